@@ -1,0 +1,3 @@
+"""Production."""
+
+dfr_env = "prod"

@@ -1,0 +1,1 @@
+"""dfr-deploy capabilities: one module per capability, each exposing a ``@deploy`` function."""
