@@ -1,6 +1,6 @@
 """Development inventory: this machine, reached without SSH.
 
-    pyinfra inventories/dev.py deploy.py     (or: make dev)
+pyinfra inventories/dev.py deploy.py     (or: make dev)
 """
 
 import os

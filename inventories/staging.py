@@ -1,7 +1,7 @@
 """Staging inventory. Replace the example host with yours; per-host data overrides group data.
 
-    pyinfra inventories/staging.py deploy.py --dry --diff
-    pyinfra inventories/staging.py deploy.py
+pyinfra inventories/staging.py deploy.py --dry --diff
+pyinfra inventories/staging.py deploy.py
 """
 
 odoo_servers = [

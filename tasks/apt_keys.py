@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Generator
 
 from pyinfra import host
 from pyinfra.api import operation
@@ -11,7 +12,7 @@ from tasks.facts import GpgKeyFingerprints
 
 
 @operation()
-def pinned_key(url: str, dest: str, fingerprint: str):
+def pinned_key(url: str, dest: str, fingerprint: str) -> Generator[str, None, None]:
     """
     Install the OpenPGP key at ``url`` as ``dest`` (for ``signed_by``) when its fingerprint is
     ``fingerprint``; a key with any other fingerprint is refused and nothing is written.
@@ -23,9 +24,12 @@ def pinned_key(url: str, dest: str, fingerprint: str):
     tmp = f"{dest}.download"
     q_tmp, q_dest, q_url = shlex.quote(tmp), shlex.quote(dest), shlex.quote(url)
     yield f"install -d -m 0755 {shlex.quote(dest.rsplit('/', 1)[0])}"
+    fingerprints = (
+        f"gpg --batch --show-keys --with-colons {q_tmp} | awk -F: '$1 == \"fpr\" {{print $10}}'"
+    )
     yield (
         f"curl -fsSL --retry 3 -o {q_tmp} {q_url} && "
-        f"got=$(gpg --batch --show-keys --with-colons {q_tmp} | awk -F: '$1 == \"fpr\" {{print $10}}') && "
+        f"got=$({fingerprints}) && "
         f'if [ "$got" != {fingerprint} ]; then '
         f'echo "key from {url} has fingerprint $got, expected {fingerprint}: refusing it" >&2; '
         f"rm -f {q_tmp}; exit 1; fi && "

@@ -83,7 +83,9 @@ class HostPool:
         return f"{LABEL}.run={self.run_id}"
 
     def start(self, image: str, count: int = 1, prefix: str = "host") -> list[TargetHost]:
-        started = [self._start_one(image, f"{prefix}{len(self.hosts) + i + 1}") for i in range(count)]
+        started = [
+            self._start_one(image, f"{prefix}{len(self.hosts) + i + 1}") for i in range(count)
+        ]
         for host in started:
             self._wait_for_ssh(host)
         self.hosts.extend(started)
@@ -194,13 +196,23 @@ def _remove_container(container: str) -> None:
     docker("rm", "-f", "-v", container, check=False, timeout=120)
 
 
-def remove_leftovers() -> None:
-    """Remove everything an earlier, interrupted run left behind (found by label)."""
-    for container in docker("ps", "-aq", "--filter", f"label={LABEL}").split():
+def remove_leftovers(keep: str | None = None) -> None:
+    """Remove everything an earlier, interrupted run left behind (found by label).
+
+    ``keep`` names a run id whose objects stay (a run still in progress).
+    """
+
+    def labelled(*ls: str) -> set[str]:
+        found = set(docker(*ls, "-q", "--filter", f"label={LABEL}").split())
+        if keep:
+            found -= set(docker(*ls, "-q", "--filter", f"label={LABEL}.run={keep}").split())
+        return found
+
+    for container in labelled("ps", "-a"):
         _remove_container(container)
-    for volume in docker("volume", "ls", "-q", "--filter", f"label={LABEL}").split():
+    for volume in labelled("volume", "ls"):
         docker("volume", "rm", "-f", volume, check=False)
-    for network in docker("network", "ls", "-q", "--filter", f"label={LABEL}").split():
+    for network in labelled("network", "ls"):
         docker("network", "rm", network, check=False)
 
 
@@ -217,4 +229,6 @@ def leftovers(run_id: str) -> dict[str, list[str]]:
 def container_cgroup_dirs() -> set[str]:
     """Per-container cgroup directories on this machine (outer and, with host cgroupns, nested)."""
     root = Path("/sys/fs/cgroup")
-    return {str(p) for pattern in ("*/docker/*", "docker/*") for p in root.glob(pattern) if p.is_dir()}
+    return {
+        str(p) for pattern in ("*/docker/*", "docker/*") for p in root.glob(pattern) if p.is_dir()
+    }
