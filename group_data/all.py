@@ -14,3 +14,38 @@ docker_log_max_file = 3
 docker_live_restore = True
 # Any other daemon.json keys, merged last.
 docker_daemon_extra = {}
+
+# --- The stack (deploy.py) ---
+# dfr_env comes from group_data/<env>.py: the inventory file's name picks the environment.
+dfr_domain = "localhost"
+secrets_file = None  # default secrets/<env>.env; the DFR_* environment variables override it
+
+# Images are built on each host from these bases; "upload" sends them from this machine
+# (docker save / docker load, only when missing on the host) for air-gapped sites.
+image_source = "registry"
+odoo_base_image = "odoo:18.0"
+postgres_base_image = "postgres:17"  # 16+ so pg_dump can compress with zstd
+nginx_base_image = "nginx:stable"
+
+# Odoo
+odoo_db_name = "dfr"
+odoo_db_user = "dfr"
+odoo_modules = []  # DFR modules installed when the database is created
+odoo_addons_src = "files/addons"
+odoo_demo = False
+odoo_workers = 2
+odoo_max_cron_threads = 1
+# Limits from Odoo's deployment guide (bytes, seconds, requests).
+odoo_limit_memory_soft = 629145600
+odoo_limit_memory_hard = 1677721600
+odoo_limit_time_cpu = 600
+odoo_limit_time_real = 1200
+odoo_limit_time_real_cron = -1
+odoo_limit_request = 8192
+odoo_options = {}  # any other odoo.conf keys; each must be an Odoo 18 option
+
+# Nginx / TLS: PEM files on this machine. Unset: a self-signed pair made once (not in prod).
+tls_certificate = None
+tls_certificate_key = None
+http_port = 80
+https_port = 443

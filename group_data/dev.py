@@ -12,3 +12,6 @@ docker_compose_plugin_src = (
     str(Path(_wheel.origin).parent / "docker-compose") if _wheel and _wheel.origin else None
 )
 docker_compose_plugin_sha256 = "dba9d98e1ba5bfe11d88c99b9bd32fc4a0624a30fafe68eea34d61a3e42fd372"
+
+odoo_workers = 0  # threaded: websocket on the HTTP port, simple to debug
+odoo_demo = True

@@ -1,0 +1,208 @@
+"""The one validated settings object every template and task of the stack reads.
+
+Built from pyinfra host data (group_data + inventory + --data) and the environment's secrets,
+validated before any operation is queued: bad input stops the run with one line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tasks.docker_settings import DockerSettings, docker_settings
+from tasks.errors import SettingsError
+from tasks.odoo_options import ODOO18_OPTIONS, WorkerSizing, size_workers
+from tasks.secrets import Secrets, load_secrets
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+IMAGE_SOURCES = ("registry", "upload")
+_DB_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")  # what Odoo's database manager accepts
+_DOMAIN = re.compile(r"^(localhost|([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}|[0-9.]+)$")
+
+
+@dataclass(frozen=True)
+class Tls:
+    certificate: Path | None  # None: self-signed, generated once on the host
+    key: Path | None
+
+    @property
+    def self_signed(self) -> bool:
+        return self.certificate is None
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    version: str
+    domain: str
+    stack_dir: str
+    project: str
+    db_name: str
+    db_user: str
+    workers: int
+    max_cron_threads: int
+    odoo_limits: dict[str, int]
+    odoo_options: dict[str, Any]
+    odoo_modules: tuple[str, ...]
+    odoo_demo: bool
+    addons_src: Path
+    tls: Tls
+    http_port: int
+    https_port: int
+    image_source: str
+    base_images: dict[str, str]
+    docker: DockerSettings
+    secrets: Secrets = field(repr=False)
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env == "dev"
+
+    @property
+    def is_prod(self) -> bool:
+        return self.env == "prod"
+
+    @property
+    def url(self) -> str:
+        port = "" if self.https_port == 443 else f":{self.https_port}"
+        return f"https://{self.domain}{port}/"
+
+
+def load_settings(data: Any, host_facts: dict[str, int] | None = None) -> Settings:
+    """Validate host data; ``host_facts`` gives ``cpus`` and ``ram_mb`` for worker sizing."""
+    env = data.get("dfr_env")
+    if env not in ENVIRONMENTS:
+        raise SettingsError(
+            f"unknown environment {env!r}: run an inventory named dev.py, staging.py or prod.py "
+            f"(or set dfr_env to one of {', '.join(ENVIRONMENTS)})"
+        )
+    project_root = Path.cwd()
+    domain = str(data.get("dfr_domain") or "")
+    if not _DOMAIN.match(domain):
+        raise SettingsError(f"dfr_domain {domain!r} is not a host name: set it for this host")
+
+    db_name = str(data.get("odoo_db_name"))
+    if not _DB_NAME.match(db_name):
+        raise SettingsError(f"odoo_db_name {db_name!r}: use letters, digits, _ . - only")
+    db_user = str(data.get("odoo_db_user"))
+    if db_user == "postgres" or not _DB_NAME.match(db_user):
+        raise SettingsError(
+            f"odoo_db_user {db_user!r} is not allowed: Odoo refuses 'postgres'; use its own role"
+        )
+
+    sizing = _workers(data, host_facts or {})
+    options = dict(data.get("odoo_options") or {})
+    unknown = sorted(set(options) - ODOO18_OPTIONS)
+    if unknown:
+        raise SettingsError(
+            f"odoo_options has {', '.join(unknown)}, not an Odoo 18 option: "
+            "check the spelling against docs/odoo.md (Odoo would silently ignore it)"
+        )
+
+    addons = Path(str(data.get("odoo_addons_src")))
+    addons = addons if addons.is_absolute() else project_root / addons
+    if not addons.is_dir():
+        raise SettingsError(f"odoo_addons_src {addons} does not exist: point it at the addons")
+
+    source = str(data.get("image_source"))
+    if source not in IMAGE_SOURCES:
+        raise SettingsError(f"image_source {source!r}: use one of {', '.join(IMAGE_SOURCES)}")
+
+    secrets_path = Path(str(data.get("secrets_file") or f"secrets/{env}.env"))
+    return Settings(
+        env=env,
+        version=(project_root / "VERSION").read_text().strip(),
+        domain=domain,
+        stack_dir=f"/opt/dfr/{env}",
+        project=f"dfr-{env}",
+        db_name=db_name,
+        db_user=db_user,
+        workers=sizing.workers,
+        max_cron_threads=sizing.max_cron_threads,
+        odoo_limits={k: _int(data, k) for k in _LIMITS},
+        odoo_options=options,
+        odoo_modules=tuple(data.get("odoo_modules") or ()),
+        odoo_demo=bool(data.get("odoo_demo")),
+        addons_src=addons,
+        tls=_tls(env, data, project_root),
+        http_port=_port(data, "http_port"),
+        https_port=_port(data, "https_port"),
+        image_source=source,
+        base_images={
+            "odoo": str(data.get("odoo_base_image")),
+            "postgres": str(data.get("postgres_base_image")),
+            "nginx": str(data.get("nginx_base_image")),
+        },
+        docker=docker_settings(data),
+        secrets=load_secrets(env, secrets_path),
+    )
+
+
+_LIMITS = (
+    "limit_memory_soft",
+    "limit_memory_hard",
+    "limit_time_cpu",
+    "limit_time_real",
+    "limit_time_real_cron",
+    "limit_request",
+)
+
+
+def _int(data: Any, key: str) -> int:
+    value = data.get(f"odoo_{key}")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise SettingsError(f"odoo_{key} {value!r} is not a number")
+    return value
+
+
+def _workers(data: Any, facts: dict[str, int]) -> WorkerSizing:
+    crons = data.get("odoo_max_cron_threads", 1)
+    if not isinstance(crons, int) or isinstance(crons, bool) or crons < 0:
+        raise SettingsError(f"odoo_max_cron_threads {crons!r} is not a number of 0 or more")
+    workers = data.get("odoo_workers")
+    if workers == "auto":
+        if not facts:
+            raise SettingsError("odoo_workers = 'auto' needs the host's CPU and RAM facts")
+        return size_workers(facts["cpus"], facts["ram_mb"], crons)
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+        raise SettingsError(
+            f"odoo_workers {workers!r} is not a number: use 0, 2 or more, or 'auto'"
+        )
+    if workers == 1:
+        raise SettingsError("odoo_workers = 1 disables PDF printing in Odoo: use 0, 2 or more")
+    return WorkerSizing(workers, crons)
+
+
+def _port(data: Any, key: str) -> int:
+    port = data.get(key)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise SettingsError(f"{key} {port!r} is not a TCP port")
+    return port
+
+
+def _tls(env: str, data: Any, root: Path) -> Tls:
+    cert, key = data.get("tls_certificate"), data.get("tls_certificate_key")
+    if not cert and not key:
+        if env == "prod":
+            raise SettingsError(
+                "production needs the operator's TLS certificate: set tls_certificate and "
+                "tls_certificate_key to PEM files on this machine"
+            )
+        return Tls(None, None)
+    paths = []
+    for name, value in (("tls_certificate", cert), ("tls_certificate_key", key)):
+        path = Path(str(value)) if value else None
+        path = path if path is None or path.is_absolute() else root / path
+        if path is None or not path.is_file():
+            raise SettingsError(f"{name} {value!r} does not exist: give a readable PEM file")
+        try:
+            path.read_bytes()
+        except OSError as error:
+            raise SettingsError(f"{name} {path} cannot be read: {error.strerror}") from None
+        paths.append(path)
+    from tasks.tls import check_pair  # late: needs the cryptography package only here
+
+    check_pair(paths[0], paths[1], data.get("dfr_domain"))
+    return Tls(paths[0], paths[1])
