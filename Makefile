@@ -37,8 +37,17 @@ deploy_staging: $(READY) ## Deploy staging (asks before changing; try --dry --di
 deploy_production: $(READY) ## Deploy production (asks before changing; try --dry --diff first)
 	$(PYINFRA) inventories/prod.py deploy.py
 
-build_odoo build_postgres build_nginx build_all_images: ## Build images on ENV's hosts (ENV=dev)
-	@echo "$@: tasks/build.py does not exist yet (the stack issue adds it)" >&2; exit 2
+build_odoo: $(READY) ## Build the Odoo image on ENV's hosts (ENV=dev|staging|prod)
+	$(PYINFRA) -y inventories/$(ENV).py tasks/build.py --data images=odoo
+
+build_postgres: $(READY) ## Build the PostgreSQL image on ENV's hosts
+	$(PYINFRA) -y inventories/$(ENV).py tasks/build.py --data images=postgres
+
+build_nginx: $(READY) ## Build the Nginx image on ENV's hosts
+	$(PYINFRA) -y inventories/$(ENV).py tasks/build.py --data images=nginx
+
+build_all_images: $(READY) ## Build all three images on ENV's hosts
+	$(PYINFRA) -y inventories/$(ENV).py tasks/build.py
 
 backup_db_prod: ## Back up production (database + filestore) to backups/prod/
 	@echo "$@: tasks/backup.py does not exist yet (the backup issue adds it)" >&2; exit 2

@@ -86,3 +86,68 @@ class GpgKeyFingerprints(FactBase):
 
     def process(self, output: list[str]) -> list[str]:
         return [line.strip() for line in output if line.strip()]
+
+
+class HostShape(FactBase):
+    """CPUs and RAM (MiB) of the host, for Odoo's worker sizing."""
+
+    def command(self) -> str:
+        return "nproc; awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo"
+
+    def process(self, output: list[str]) -> dict[str, int]:
+        cpus, ram_mb = (int(line) for line in output[:2])
+        return {"cpus": cpus, "ram_mb": ram_mb}
+
+
+class ListeningPorts(FactBase):
+    """TCP ports something listens on (any address)."""
+
+    def command(self) -> str:
+        return "ss -Hltn 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -un"
+
+    def process(self, output: list[str]) -> set[int]:
+        return {int(line) for line in output if line.strip().isdigit()}
+
+
+class ImageIds(FactBase):
+    """Image ID of each given reference present in the host's engine (absent ones left out)."""
+
+    def command(self, refs: tuple[str, ...]) -> str:
+        quoted = " ".join(f"'{ref}'" for ref in refs)
+        return (
+            f"for ref in {quoted}; do "
+            'docker image inspect -f "$ref {{.Id}}" "$ref" 2>/dev/null; done; true'
+        )
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        return dict(line.split(" ", 1) for line in output if " " in line)
+
+
+class ComposeProject(FactBase):
+    """Wanted config hash per service (from compose.yaml) and the running containers' state."""
+
+    def command(self, directory: str, project: str) -> str:
+        fmt = (
+            '{{.Label "com.docker.compose.service"}} {{.Label "com.docker.compose.config-hash"}} '
+            "{{.ID}} {{.State}} {{.Status}}"
+        )
+        return (
+            f"cd {directory} 2>/dev/null && [ -f compose.yaml ] && command -v docker >/dev/null "
+            "|| exit 0; "
+            f"docker compose -p {project} config --hash '*' 2>/dev/null | sed 's/^/want /'; "
+            f"docker ps -a --filter label=com.docker.compose.project={project} "
+            f"--format '{fmt}' | sed 's/^/have /'"
+        )
+
+    def process(self, output: list[str]) -> dict[str, dict[str, dict[str, str]]]:
+        want: dict[str, dict[str, str]] = {}
+        have: dict[str, dict[str, str]] = {}
+        for line in output:
+            kind, _, rest = line.partition(" ")
+            if kind == "want":
+                service, config_hash = rest.split()
+                want[service] = {"hash": config_hash}
+            elif kind == "have":
+                service, config_hash, cid, state, status = [*rest.split(" ", 4), ""][:5]
+                have[service] = {"hash": config_hash, "id": cid, "state": state, "status": status}
+        return {"want": want, "have": have}

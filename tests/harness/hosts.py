@@ -144,13 +144,21 @@ class HostPool:
             time.sleep(0.5)
         raise TimeoutError(f"{host.name} ({host.address}): no SSH banner within {timeout:.0f}s")
 
-    def inventory(self, hosts: list[TargetHost] | None = None, extra: dict | None = None) -> Path:
-        """Write a pyinfra inventory for ``hosts`` (default all) with ``extra`` data on each."""
+    def inventory(
+        self, hosts: list[TargetHost] | None = None, extra: dict | None = None, name: str = ""
+    ) -> Path:
+        """Write a pyinfra inventory for ``hosts`` (default all) with ``extra`` data on each.
+
+        ``name`` is the file's name, which pyinfra makes a group: ``prod`` picks up the
+        project's group_data/prod.py like ``inventories/prod.py`` does.
+        """
         entries = []
         for host in hosts or self.hosts:
-            name, data = host.inventory_entry()
-            entries.append((name, {**data, **(extra or {})}))
-        path = self.workdir / f"inventory_{uuid.uuid4().hex[:6]}.py"
+            host_name, data = host.inventory_entry()
+            entries.append((host_name, {**data, **(extra or {})}))
+        directory = self.workdir / f"inventory-{uuid.uuid4().hex[:6]}"
+        directory.mkdir()
+        path = directory / f"{name or 'targets'}.py"
         path.write_text(f"targets = {pprint.pformat(entries)}\n")
         return path
 

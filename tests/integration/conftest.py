@@ -11,7 +11,7 @@ import testinfra
 from tasks.docker_settings import file_sha256
 from tests.harness.docker_cli import engine_answers
 from tests.harness.hosts import HostPool, TargetHost, remove_leftovers
-from tests.harness.images import COMPOSE_BINARY
+from tests.harness.images import COMPOSE_BINARY, nginx_image, odoo_double_image, postgres_image
 
 NO_ENGINE = (
     "no Docker engine answers (docker info failed): start one with 'dockerd &' "
@@ -31,6 +31,12 @@ def pool(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) -> Itera
     hosts = HostPool(tmp_path_factory.mktemp("hosts"))
     yield hosts
     hosts.close()
+
+
+@pytest.fixture(scope="session")
+def base_images() -> dict[str, str]:
+    """Stand-ins for odoo:18.0, postgres:17 and nginx:stable, uploaded to hosts as base images."""
+    return {"odoo": odoo_double_image(), "postgres": postgres_image(), "nginx": nginx_image()}
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,16 @@
+"""Build the stack's images on the inventory's hosts (the specification's build_* targets).
+
+pyinfra inventories/staging.py tasks/build.py                      # all three
+pyinfra inventories/staging.py tasks/build.py --data images=odoo   # one (comma-separated)
+"""
+
+from pyinfra import host
+
+from tasks.docker import install_docker
+from tasks.images import images_on_host
+from tasks.stack import stack_settings
+
+settings = stack_settings()
+wanted = tuple(name for name in str(host.data.get("images") or "").split(",") if name)
+install_docker()
+images_on_host(settings, only=wanted)

@@ -1,0 +1,163 @@
+"""The DFR stack on a host: config, images, Compose project, health through nginx."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host, logger
+from pyinfra.api import deploy
+from pyinfra.facts.files import File
+from pyinfra.operations import files, server
+
+from tasks.compose import compose_up
+from tasks.errors import SettingsError
+from tasks.facts import ComposeProject, HostShape, ListeningPorts
+from tasks.images import images_on_host, planned_images
+from tasks.odoo_secrets import odoo_secrets_conf
+from tasks.render import render
+from tasks.secret_files import private_upload_dir, secret_file
+from tasks.settings import Settings, load_settings
+from tasks.tls import self_signed_pair
+
+
+def stack_settings() -> Settings:
+    """Validated settings for this host; raises SettingsError before anything is queued."""
+    shape = host.get_fact(HostShape) if host.data.get("odoo_workers") == "auto" else None
+    return load_settings(host.data, shape)
+
+
+def check_ports_free(settings: Settings) -> None:
+    """80/443 must be free, or held by this stack's own nginx."""
+    wanted = {settings.http_port, settings.https_port}
+    taken = wanted & (host.get_fact(ListeningPorts) or set())
+    if not taken:
+        return
+    found = host.get_fact(ComposeProject, directory=settings.stack_dir, project=settings.project)
+    ours = (found or {}).get("have", {}).get("nginx", {}).get("state") == "running"
+    if not ours:
+        ports = ", ".join(str(p) for p in sorted(taken))
+        raise SettingsError(
+            f"{host.name}: port {ports} is already in use by another program: stop it or set "
+            "http_port/https_port for this host"
+        )
+
+
+@deploy("DFR stack")
+def deploy_stack(settings: Settings) -> None:
+    base = settings.stack_dir
+    for path, mode in (
+        (base, "0755"),
+        (f"{base}/config", "0755"),
+        (f"{base}/config/nginx", "0755"),
+        (f"{base}/secrets", "0700"),
+        (f"{base}/tls", "0755"),
+    ):
+        files.directory(name=f"Directory {path}", path=path, mode=mode)
+
+    images_on_host(settings)
+    images = planned_images(settings)
+
+    staging_dir = private_upload_dir()
+    secrets = [
+        secret_file(
+            name=f"Secret {name}",
+            dest=f"{base}/secrets/{name}",
+            content=content,
+            _temp_dir=staging_dir,
+        )
+        for name, content in (
+            ("postgres_password", settings.secrets.postgres_password),
+            ("db_password", settings.secrets.db_password),
+            ("odoo_secrets.conf", odoo_secrets_conf(settings)),
+        )
+    ]
+    tls = _tls_files(settings, staging_dir)
+    odoo_conf = files.put(
+        name="Odoo configuration (odoo.conf)",
+        src=StringIO(render("odoo.conf.j2", settings)),
+        dest=f"{base}/config/odoo.conf",
+        mode="0644",
+        create_remote_dir=False,
+    )
+    nginx_conf = files.put(
+        name="Nginx site (dfr.conf)",
+        src=StringIO(render("nginx/dfr.conf.j2", settings)),
+        dest=f"{base}/config/nginx/dfr.conf",
+        mode="0644",
+        create_remote_dir=False,
+    )
+    compose_file = files.put(
+        name="Compose project (compose.yaml)",
+        src=StringIO(
+            render(
+                "compose.yaml.j2",
+                settings,
+                images={name: image.tag for name, image in images.items()},
+                odoo_memory_limit=_odoo_memory_limit(settings),
+                config_sha=_config_sha(settings),
+            )
+        ),
+        dest=f"{base}/compose.yaml",
+        mode="0644",
+        create_remote_dir=False,
+    )
+
+    up = compose_up(
+        name=f"Bring {settings.project} up (healthy) when it changed",
+        directory=base,
+        project=settings.project,
+        inputs=[odoo_conf, nginx_conf, compose_file, *secrets, *tls],
+    )
+    server.shell(
+        name=f"Check {settings.url}web/health through nginx",
+        commands=[
+            f"curl -fsS -k --retry 10 --retry-delay 3 --retry-all-errors "
+            f"--resolve {settings.domain}:{settings.https_port}:127.0.0.1 "
+            f"{settings.url}web/health"
+        ],
+        _if=up.did_change,
+    )
+    logger.info(f"{host.name}: DFR {settings.env} is served at {settings.url}")
+
+
+def _tls_files(settings: Settings, staging_dir: str | None) -> list:
+    cert_path = f"{settings.stack_dir}/tls/fullchain.pem"
+    key_path = f"{settings.stack_dir}/tls/privkey.pem"
+    if settings.tls.self_signed:
+        if host.get_fact(File, path=cert_path):
+            return []  # generated once; kept across runs
+        cert, key = self_signed_pair(settings.domain)
+    else:
+        cert, key = settings.tls.certificate.read_bytes(), settings.tls.key.read_bytes()
+    return [
+        files.put(
+            name="TLS certificate",
+            src=StringIO(cert.decode()),
+            dest=cert_path,
+            mode="0644",
+            create_remote_dir=False,
+        ),
+        secret_file(
+            name="TLS private key", dest=key_path, content=key.decode(), _temp_dir=staging_dir
+        ),
+    ]
+
+
+def _odoo_memory_limit(settings: Settings) -> str:
+    """Compose memory limit for Odoo: every worker at its hard limit, plus the gevent one."""
+    per_process = settings.odoo_limits["limit_memory_hard"]
+    processes = max(settings.workers, 1) + settings.max_cron_threads + 1
+    return f"{per_process * processes // (1024 * 1024)}m"
+
+
+def _config_sha(settings: Settings) -> dict[str, str]:
+    """Hashes of what each container reads from mounted files: a change recreates it."""
+    import hashlib
+
+    def sha(*parts: str) -> str:
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+    return {
+        "odoo": sha(render("odoo.conf.j2", settings), odoo_secrets_conf(settings)),
+        "nginx": sha(render("nginx/dfr.conf.j2", settings), str(settings.tls)),
+    }

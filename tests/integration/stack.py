@@ -1,0 +1,64 @@
+"""What the stack tests share: inventories for target hosts, and requests from outside."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tasks.tls import self_signed_pair
+from tests.harness.hosts import HostPool, TargetHost
+from tests.unit.environments import STRONG
+
+WEBSOCKET_HEADERS = [
+    "Connection: Upgrade",
+    "Upgrade: websocket",
+    "Sec-WebSocket-Version: 13",
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+]
+
+
+def stack_data(
+    workdir: Path, host: TargetHost, env: str, base_images: dict[str, str], docker_data: dict
+) -> dict:
+    """Host data for ``env`` on ``host``: its own domain and certificate, our secrets, the
+    harness stand-ins uploaded as base images."""
+    domain = f"{host.name}.{env}.dfr.test"
+    secrets = workdir / f"{env}.env"
+    secrets.write_text("".join(f"{k}={v}\n" for k, v in STRONG.items()))
+    secrets.chmod(0o600)
+    cert, key = self_signed_pair(domain)
+    (workdir / f"{host.name}.crt").write_bytes(cert)
+    (workdir / f"{host.name}.key").write_bytes(key)
+    return {
+        **docker_data,
+        "dfr_domain": domain,
+        "secrets_file": str(secrets),
+        "tls_certificate": str(workdir / f"{host.name}.crt"),
+        "tls_certificate_key": str(workdir / f"{host.name}.key"),
+        "image_source": "upload",
+        "odoo_base_image": base_images["odoo"],
+        "postgres_base_image": base_images["postgres"],
+        "nginx_base_image": base_images["nginx"],
+    }
+
+
+def stack_inventory(
+    pool: HostPool, hosts: list[TargetHost], env: str, base_images: dict, docker_data: dict
+) -> Path:
+    path = pool.inventory(hosts, name=env)
+    lines = ["targets = ["]
+    for host in hosts:
+        name, data = host.inventory_entry()
+        data.update(stack_data(path.parent, host, env, base_images, docker_data))
+        lines.append(f"    ({name!r}, {data!r}),")
+    path.write_text("\n".join([*lines, "]", ""]))
+    return path
+
+
+def curl(host: TargetHost, domain: str, url: str, *args: str) -> subprocess.CompletedProcess:
+    """curl from this machine to ``host`` as if ``domain`` resolved to it."""
+    return subprocess.run(
+        ["curl", "-sS", "-k", "--max-time", "10", "--resolve", f"{domain}:443:{host.address}",
+         "--resolve", f"{domain}:80:{host.address}", *args, url],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip

@@ -1,0 +1,170 @@
+"""deploy.py on a production-like target over SSH: healthy, locked down, idempotent."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+
+import pytest
+
+from tests.harness.hosts import HostPool, TargetHost
+from tests.harness.images import docker_ready_image
+from tests.harness.pyinfra_run import PyinfraRun, pyinfra
+from tests.integration.conftest import group_data_file, ssh_host
+from tests.integration.stack import WEBSOCKET_HEADERS, curl, stack_inventory
+from tests.unit.environments import STRONG
+
+PROJECT = "dfr-prod"
+
+
+@pytest.fixture(scope="module")
+def target(pool: HostPool) -> TargetHost:
+    (host,) = pool.start(docker_ready_image(), prefix="prod")
+    return host
+
+
+@pytest.fixture(scope="module")
+def inventory(pool, target, base_images, distro_docker_data):
+    return stack_inventory(pool, [target], "prod", base_images, distro_docker_data)
+
+
+@pytest.fixture(scope="module")
+def domain(target) -> str:
+    return f"{target.name}.prod.dfr.test"
+
+
+@pytest.fixture(scope="module")
+def first_run(inventory) -> PyinfraRun:
+    run = pyinfra(inventory, "deploy.py")
+    assert run.returncode == 0, run.stderr[-4000:]
+    return run
+
+
+def _containers(target: TargetHost) -> dict[str, dict]:
+    out = target.exec(
+        f"docker ps -a --filter label=com.docker.compose.project={PROJECT} --format "
+        "'{{.Label \"com.docker.compose.service\"}} {{.ID}} {{.Status}}'"
+    )
+    return {
+        line.split()[0]: {"id": line.split()[1], "status": line.split(" ", 2)[2]}
+        for line in out.splitlines()
+    }
+
+
+def _ids_of(containers: dict[str, dict]) -> dict[str, str]:
+    return {name: container["id"] for name, container in containers.items()}
+
+
+def _ids(target: TargetHost) -> dict[str, str]:
+    return _ids_of(_containers(target))
+
+
+def test_three_containers_are_healthy(first_run, target):
+    containers = _containers(target)
+    assert sorted(containers) == ["nginx", "odoo", "postgres"]
+    for name, container in containers.items():
+        assert "(healthy)" in container["status"], (name, container)
+
+
+def test_https_answers_health_through_nginx(first_run, target, domain):
+    reply = curl(target, domain, f"https://{domain}/web/health", "-i")
+    assert reply.returncode == 0, reply.stderr
+    assert reply.stdout.startswith("HTTP/2 200") or reply.stdout.startswith("HTTP/1.1 200")
+    assert json.loads(reply.stdout.split("\n\n", 1)[1]) == {"status": "pass"}
+    assert re.search(r"(?i)strict-transport-security: max-age=31536000", reply.stdout)
+
+
+def test_tls_is_the_operators_certificate_and_at_least_1_2(first_run, target, domain):
+    reply = curl(target, domain, f"https://{domain}/web/health", "-v", "--tls-max", "1.1")
+    assert reply.returncode != 0  # TLS 1.0/1.1 refused
+    reply = curl(target, domain, f"https://{domain}/web/health", "-v")
+    assert f"subject: CN={domain}" in reply.stderr
+
+
+def test_port_80_redirects_to_https(first_run, target, domain):
+    reply = curl(target, domain, f"http://{domain}/web/login?x=1", "-i")
+    assert reply.stdout.startswith("HTTP/1.1 301")
+    assert f"Location: https://{domain}/web/login?x=1" in reply.stdout
+
+
+def test_proxy_headers_reach_odoo(first_run, target, domain):
+    reply = curl(target, domain, f"https://{domain}/dfr-test-double/request-info")
+    seen = json.loads(reply.stdout)
+    assert seen["scheme"] == "https"
+    assert seen["host"] == domain
+
+
+def test_websocket_upgrades_through_nginx_to_the_gevent_port(first_run, target, domain):
+    headers = [arg for h in [*WEBSOCKET_HEADERS, f"Origin: https://{domain}"] for arg in ("-H", h)]
+    reply = curl(target, domain, f"https://{domain}/websocket", "-i", "--http1.1", "-N",
+                 "--max-time", "3", *headers)  # fmt: skip
+    assert reply.stdout.startswith("HTTP/1.1 101"), reply.stdout[:300] + reply.stderr
+
+
+def test_database_manager_is_refused(first_run, target, domain):
+    reply = curl(target, domain, f"https://{domain}/web/database/manager", "-o", "/dev/null",
+                 "-w", "%{http_code}")  # fmt: skip
+    assert reply.stdout == "403"
+
+
+def test_postgres_is_not_reachable_from_outside(first_run, target):
+    with pytest.raises(OSError), socket.create_connection((target.address, 5432), timeout=3):
+        pass
+
+
+def test_secret_files_are_root_only(first_run, target):
+    infra = ssh_host(target)
+    for name in ("postgres_password", "db_password", "odoo_secrets.conf"):
+        secret = infra.file(f"/opt/dfr/prod/secrets/{name}")
+        assert secret.mode == 0o600 and secret.user == "root", name
+    assert infra.file("/opt/dfr/prod/tls/privkey.pem").mode == 0o600
+
+
+def test_no_secret_in_containers_or_pyinfra_output(first_run, target):
+    inspected = target.exec(
+        f"docker inspect $(docker ps -aq --filter label=com.docker.compose.project={PROJECT})"
+    )
+    for secret in STRONG.values():
+        assert secret not in inspected
+        assert secret not in first_run.output
+
+
+def test_second_run_changes_nothing(first_run, inventory, target):
+    again = pyinfra(inventory, "deploy.py")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.ops and again.changed() == [] and again.errors() == []
+
+
+def test_workers_change_is_previewed_then_recreates_only_odoo(first_run, inventory, target):
+    before = _containers(target)
+    target.exec(
+        "docker exec $(docker ps -q --filter label=com.docker.compose.service=postgres) "
+        "psql -U postgres -d dfr -c 'CREATE TABLE IF NOT EXISTS kept (v text); "
+        "INSERT INTO kept VALUES (1)'"
+    )
+    group_data_file(inventory, "odoo_workers = 3\n")
+    try:
+        preview = pyinfra(inventory, "deploy.py", "--dry", "--diff", execute=False,
+                          json_output=False)  # fmt: skip
+        assert preview.returncode == 0, preview.stderr[-3000:]
+        assert re.search(r"-\s*workers = \d+", preview.output)
+        assert re.search(r"\+\s*workers = 3", preview.output)
+        for secret in STRONG.values():
+            assert secret not in preview.output
+        assert _ids(target) == _ids_of(before)
+
+        applied = pyinfra(inventory, "deploy.py")
+        assert applied.returncode == 0, applied.stderr[-3000:]
+        after = _containers(target)
+        assert after["odoo"]["id"] != before["odoo"]["id"]
+        assert after["postgres"]["id"] == before["postgres"]["id"]
+        assert after["nginx"]["id"] == before["nginx"]["id"]
+        assert "workers = 3" in target.exec("cat /opt/dfr/prod/config/odoo.conf")
+        kept = target.exec(
+            "docker exec $(docker ps -q --filter label=com.docker.compose.service=postgres) "
+            "psql -U postgres -d dfr -tAc 'SELECT count(*) FROM kept'"
+        )
+        assert kept == "1"
+    finally:
+        (inventory.parent / "group_data" / "prod.py").unlink()
