@@ -151,3 +151,16 @@ class ComposeProject(FactBase):
                 service, config_hash, cid, state, status = [*rest.split(" ", 4), ""][:5]
                 have[service] = {"hash": config_hash, "id": cid, "state": state, "status": status}
         return {"want": want, "have": have}
+
+
+class ContainerLabel(FactBase):
+    """One label of a container (empty when the container or the label is absent)."""
+
+    def command(self, container: str, label: str) -> str:
+        return (
+            f"docker inspect -f '{{{{index .Config.Labels \"{label}\"}}}}' {container} "
+            "2>/dev/null || true"
+        )
+
+    def process(self, output: list[str]) -> str:
+        return "\n".join(output).strip()

@@ -13,6 +13,7 @@ from tasks.compose import compose_up
 from tasks.errors import SettingsError
 from tasks.facts import ComposeProject, HostShape, ListeningPorts
 from tasks.images import images_on_host, planned_images
+from tasks.modules import modules_to_update, update_modules
 from tasks.odoo_secrets import odoo_secrets_conf
 from tasks.render import render
 from tasks.secret_files import private_upload_dir, secret_file
@@ -102,6 +103,10 @@ def deploy_stack(settings: Settings) -> None:
         create_remote_dir=False,
     )
 
+    modules = modules_to_update(settings, images["odoo"])
+    if modules:
+        update_modules(settings, modules)
+
     up = compose_up(
         name=f"Bring {settings.project} up (healthy) when it changed",
         directory=base,
@@ -117,7 +122,9 @@ def deploy_stack(settings: Settings) -> None:
         ],
         _if=up.did_change,
     )
-    logger.info(f"{host.name}: DFR {settings.env} is served at {settings.url}")
+    logger.info(
+        f"{host.name}: DFR {settings.env} is served at {settings.url} (log in at /web/login)"
+    )
 
 
 def _tls_files(settings: Settings, staging_dir: str | None) -> list:

@@ -36,6 +36,7 @@ def stack_data(
         "tls_certificate": str(workdir / f"{host.name}.crt"),
         "tls_certificate_key": str(workdir / f"{host.name}.key"),
         "image_source": "upload",
+        "odoo_modules": ["dfr_base"],
         "odoo_base_image": base_images["odoo"],
         "postgres_base_image": base_images["postgres"],
         "nginx_base_image": base_images["nginx"],
@@ -62,3 +63,12 @@ def curl(host: TargetHost, domain: str, url: str, *args: str) -> subprocess.Comp
          "--resolve", f"{domain}:80:{host.address}", *args, url],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
+
+
+def psql(host: TargetHost, sql: str, db: str = "dfr") -> str:
+    """Run SQL as the superuser in the stack's PostgreSQL container on ``host``."""
+    return host.exec(
+        "docker exec -i $(docker ps -q --filter label=com.docker.compose.service=postgres) "
+        f"psql -U postgres -d {db} -tAq",
+        input=sql.encode(),
+    )

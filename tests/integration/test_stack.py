@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -12,10 +14,11 @@ from tests.harness.hosts import HostPool, TargetHost
 from tests.harness.images import docker_ready_image
 from tests.harness.pyinfra_run import PyinfraRun, pyinfra
 from tests.integration.conftest import group_data_file, ssh_host
-from tests.integration.stack import WEBSOCKET_HEADERS, curl, stack_inventory
+from tests.integration.stack import WEBSOCKET_HEADERS, curl, psql, stack_inventory
 from tests.unit.environments import STRONG
 
 PROJECT = "dfr-prod"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -138,11 +141,7 @@ def test_second_run_changes_nothing(first_run, inventory, target):
 
 def test_workers_change_is_previewed_then_recreates_only_odoo(first_run, inventory, target):
     before = _containers(target)
-    target.exec(
-        "docker exec $(docker ps -q --filter label=com.docker.compose.service=postgres) "
-        "psql -U postgres -d dfr -c 'CREATE TABLE IF NOT EXISTS kept (v text); "
-        "INSERT INTO kept VALUES (1)'"
-    )
+    psql(target, "CREATE TABLE IF NOT EXISTS kept (v text); INSERT INTO kept VALUES (1);")
     group_data_file(inventory, "odoo_workers = 3\n")
     try:
         preview = pyinfra(inventory, "deploy.py", "--dry", "--diff", execute=False,
@@ -161,10 +160,40 @@ def test_workers_change_is_previewed_then_recreates_only_odoo(first_run, invento
         assert after["postgres"]["id"] == before["postgres"]["id"]
         assert after["nginx"]["id"] == before["nginx"]["id"]
         assert "workers = 3" in target.exec("cat /opt/dfr/prod/config/odoo.conf")
-        kept = target.exec(
-            "docker exec $(docker ps -q --filter label=com.docker.compose.service=postgres) "
-            "psql -U postgres -d dfr -tAc 'SELECT count(*) FROM kept'"
+        assert psql(target, "SELECT count(*) FROM kept") == "1"
+    finally:
+        (inventory.parent / "group_data" / "prod.py").unlink()
+
+
+def test_the_database_was_initialised_once_with_the_dfr_modules(first_run, target):
+    installed = psql(target, "SELECT name FROM ir_module_module WHERE state = 'installed'")
+    assert {"base", "web", "dfr_base"} <= set(installed.split())
+    assert psql(target, "SELECT count(*) FROM ir_config_parameter WHERE key = 'database.uuid'")
+
+
+def test_changed_addons_update_their_modules_once_before_odoo_restarts(
+    first_run, inventory, target, tmp_path
+):
+    addons = tmp_path / "addons"
+    shutil.copytree(PROJECT_ROOT / "files" / "addons", addons)
+    manifest = addons / "dfr_base" / "__manifest__.py"
+    manifest.write_text(manifest.read_text().replace("18.0.1.0.0", "18.0.1.1.0"))
+    before = _ids(target)
+    group_data_file(inventory, f"odoo_addons_src = {str(addons)!r}\n")
+    try:
+        run = pyinfra(inventory, "deploy.py")
+        assert run.returncode == 0, run.stderr[-3000:]
+        updates = [name for name in run.changed() if "Update Odoo modules dfr_base" in name]
+        assert len(updates) == 1
+        assert (
+            psql(target, "SELECT latest_version FROM ir_module_module WHERE name = 'dfr_base'")
+            == "18.0.1.1.0"
         )
-        assert kept == "1"
+        after = _ids(target)
+        assert after["odoo"] != before["odoo"] and after["postgres"] == before["postgres"]
+        assert "(healthy)" in _containers(target)["odoo"]["status"]
+
+        again = pyinfra(inventory, "deploy.py")
+        assert again.returncode == 0 and again.changed() == []
     finally:
         (inventory.parent / "group_data" / "prod.py").unlink()
