@@ -49,3 +49,12 @@ tls_certificate = None
 tls_certificate_key = None
 http_port = 80
 https_port = 443
+
+# --- Backups (tasks/backup.py, tasks/restore.py) ---
+backup_dir = None  # on this machine; default backups/<env>/
+backup_keep_on_host = True  # also keep each backup in /var/backups/dfr/<env>/ on the host
+backup_keep_daily = 7  # grandfather-father-son retention of the host copies
+backup_keep_weekly = 4
+backup_keep_monthly = 3
+backup_jobs = 2  # parallel pg_dump / pg_restore jobs
+backup_schedule = None  # systemd OnCalendar of the host's daily backup; None: no timer

@@ -6,3 +6,5 @@ odoo_workers = "auto"  # Odoo's formula from the host's CPU and RAM; set a numbe
 # Production refuses to deploy without the operator's certificate:
 # tls_certificate = "secrets/prod/fullchain.pem"
 # tls_certificate_key = "secrets/prod/privkey.pem"
+
+backup_schedule = "*-*-* 02:30:00"  # daily on the host, with retention

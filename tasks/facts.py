@@ -164,3 +164,16 @@ class ContainerLabel(FactBase):
 
     def process(self, output: list[str]) -> str:
         return "\n".join(output).strip()
+
+
+class FreeBytes(FactBase):
+    """Bytes available to root on the filesystem holding ``path`` (or its nearest parent)."""
+
+    def command(self, path: str) -> str:
+        return (
+            f'p={path}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; '
+            "df -PB1 \"$p\" | awk 'NR == 2 {print $4}'"
+        )
+
+    def process(self, output: list[str]) -> int:
+        return int(output[0])

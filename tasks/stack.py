@@ -9,6 +9,8 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
+from tasks.backup_settings import backup_settings
+from tasks.backup_tools import install_backup_tools
 from tasks.compose import compose_up
 from tasks.errors import SettingsError
 from tasks.facts import ComposeProject, HostShape, ListeningPorts
@@ -55,6 +57,7 @@ def deploy_stack(settings: Settings) -> None:
     ):
         files.directory(name=f"Directory {path}", path=path, mode=mode)
 
+    install_backup_tools(settings, backup_settings(host.data, settings.env))
     images_on_host(settings)
     images = planned_images(settings)
 

@@ -56,19 +56,25 @@ def stack_inventory(
     return path
 
 
-def curl(host: TargetHost, domain: str, url: str, *args: str) -> subprocess.CompletedProcess:
+def curl(
+    host: TargetHost, domain: str, url: str, *args: str, input: bytes | None = None
+) -> subprocess.CompletedProcess:
     """curl from this machine to ``host`` as if ``domain`` resolved to it."""
-    return subprocess.run(
+    proc = subprocess.run(
         ["curl", "-sS", "-k", "--max-time", "10", "--resolve", f"{domain}:443:{host.address}",
          "--resolve", f"{domain}:80:{host.address}", *args, url],
-        capture_output=True, text=True, check=False,
+        capture_output=True, input=input, check=False,
+    )  # fmt: skip
+    return subprocess.CompletedProcess(
+        proc.args, proc.returncode, proc.stdout.decode(errors="replace"),
+        proc.stderr.decode(errors="replace"),
     )  # fmt: skip
 
 
-def psql(host: TargetHost, sql: str, db: str = "dfr") -> str:
-    """Run SQL as the superuser in the stack's PostgreSQL container on ``host``."""
+def psql(host: TargetHost, sql: str, db: str = "dfr", user: str = "postgres") -> str:
+    """Run SQL (as the superuser, or ``user``) in the stack's PostgreSQL container on ``host``."""
     return host.exec(
         "docker exec -i $(docker ps -q --filter label=com.docker.compose.service=postgres) "
-        f"psql -U postgres -d {db} -tAq",
+        f"psql -X -v ON_ERROR_STOP=1 -U {user} -d {db} -tAq",
         input=sql.encode(),
     )

@@ -1,0 +1,154 @@
+"""Backup archives on this machine: verify them against their manifest, convert Odoo zips.
+
+A dfr backup is a tar of ``manifest.json``, ``database/`` (pg_dump directory format, zstd) and
+``filestore.tar.zst``; an ``odoo-zip`` export holds ``dump.sql``, ``filestore/`` and the
+manifest, like Odoo's database manager writes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from tasks.errors import SettingsError
+
+ODOO_MAJOR = "18.0"
+
+
+class ArchiveError(SettingsError):
+    """The file is not a usable backup; the message says why in one line."""
+
+
+def verify(path: Path) -> dict[str, Any]:
+    """Check every part of a backup (tar or Odoo zip) against its manifest; return the manifest."""
+    if not path.is_file():
+        raise ArchiveError(
+            f"backup_file {path} not found: give the path of a backup on this machine"
+        )
+    if zipfile.is_zipfile(path):
+        return _verify_zip(path)
+    try:
+        with tarfile.open(path, "r:") as tar:
+            sums, manifest = {}, None
+            for member in tar:
+                if not member.isfile():
+                    continue
+                handle = tar.extractfile(member)
+                assert handle is not None
+                name = member.name.removeprefix("./")
+                if name == "manifest.json":
+                    manifest = json.loads(handle.read())
+                else:
+                    sums[name] = (member.size, _sha256(handle))
+    except (tarfile.TarError, EOFError) as error:
+        kind = "truncated" if "unexpected end" in str(error).lower() else "not a backup"
+        raise ArchiveError(f"backup_file {path} is {kind} ({error})") from None
+    except json.JSONDecodeError:
+        raise ArchiveError(f"backup_file {path} has an unreadable manifest.json") from None
+    if manifest is None or "files" not in manifest:
+        raise ArchiveError(f"backup_file {path} is not a backup: it has no dfr manifest.json")
+    for name, expected in manifest["files"].items():
+        found = sums.get(name)
+        if found is None:
+            raise ArchiveError(f"backup_file {path} is truncated: {name} is missing")
+        if found != (expected["size"], expected["sha256"]):
+            raise ArchiveError(
+                f"backup_file {path}: {name} does not match its sha256 in the manifest"
+            )
+    _check_major(path, manifest)
+    return manifest
+
+
+def _verify_zip(path: Path) -> dict[str, Any]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+            if bad:
+                raise ArchiveError(f"backup_file {path}: {bad} is corrupt (CRC mismatch)")
+            names = set(archive.namelist())
+            if "dump.sql" not in names or "manifest.json" not in names:
+                raise ArchiveError(
+                    f"backup_file {path} is not an Odoo backup: no dump.sql and manifest.json"
+                )
+            manifest = json.loads(archive.read("manifest.json"))
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ArchiveError(f"backup_file {path} is truncated or corrupt ({error})") from None
+    _check_major(path, manifest)
+    return manifest
+
+
+def _check_major(path: Path, manifest: dict[str, Any]) -> None:
+    major = str(manifest.get("major_version") or "")
+    if major != ODOO_MAJOR:
+        raise ArchiveError(
+            f"backup_file {path} was made by Odoo {major or 'of unknown version'}, this stack "
+            f"runs Odoo {ODOO_MAJOR}: migrate it with Odoo's upgrade tools first"
+        )
+
+
+def _sha256(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def zip_to_tar(source: Path, dest: Path) -> None:
+    """An Odoo zip as the tar the host's restore reads, with sizes and sha256 in its manifest."""
+    with zipfile.ZipFile(source) as archive, tarfile.open(dest, "w") as tar:
+        manifest = json.loads(archive.read("manifest.json"))
+        files: dict[str, dict[str, Any]] = {}
+        for info in archive.infolist():
+            name = info.filename
+            if info.is_dir() or name == "manifest.json" or ".." in name.split("/"):
+                continue
+            if name != "dump.sql" and not name.startswith("filestore/"):
+                continue
+            with archive.open(info) as handle:
+                files[name] = {"size": info.file_size, "sha256": _sha256(handle)}
+            with archive.open(info) as handle:
+                member = tarfile.TarInfo(name)
+                member.size = info.file_size
+                tar.addfile(member, handle)
+        manifest.update(format="odoo-zip", files=files)
+        data = manifest_bytes(manifest)
+        member = tarfile.TarInfo("manifest.json")
+        member.size = len(data)
+        tar.addfile(member, io.BytesIO(data))
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """JSON with one line per file entry: the host's restore reads those lines with sed."""
+    files = manifest.get("files", {})
+    head = {k: v for k, v in manifest.items() if k != "files"}
+    body = json.dumps(head, indent=2, ensure_ascii=False)[:-2]
+    lines = [
+        f"    {json.dumps(name, ensure_ascii=False)}: {json.dumps(entry)}"
+        for name, entry in files.items()
+    ]
+    return (body + ',\n  "files": {\n' + ",\n".join(lines) + "\n  }\n}\n").encode()
+
+
+def tar_to_odoo_zip(source: Path, dest: Path) -> None:
+    """An ``odoo-zip`` backup (tar of dump.sql, filestore/, manifest.json) as Odoo's zip."""
+    with (
+        tarfile.open(source, "r:") as tar,
+        zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive,
+    ):
+        members = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
+        order = [
+            "dump.sql",
+            "manifest.json",
+            *sorted(n for n in members if n not in ("dump.sql", "manifest.json")),
+        ]
+        for name in order:
+            handle = tar.extractfile(members[name])
+            assert handle is not None
+            with archive.open(name, "w", force_zip64=True) as out:
+                for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                    out.write(block)

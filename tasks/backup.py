@@ -1,0 +1,107 @@
+"""Back up the DFR stack: database and Odoo filestore together, streamed to this machine.
+
+    pyinfra inventories/prod.py tasks/backup.py                        # into backups/prod/
+    pyinfra inventories/prod.py tasks/backup.py --data format=odoo-zip # Odoo's zip format
+    pyinfra inventories/prod.py tasks/backup.py --data backup_dir=/srv/dfr-backups
+
+On the host, pg_dump runs inside the postgres container (its version always matches the
+server): directory format, parallel jobs, zstd. The filestore goes alongside as a zstd tar,
+and manifest.json lists versions, modules and the size and sha256 of every part. The archive
+streams over the SSH connection into NAME.partial and is renamed only once verified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from pyinfra import host, logger
+from pyinfra.api import deploy
+from pyinfra.operations import python
+
+from tasks.archive import tar_to_odoo_zip, verify
+from tasks.backup_settings import BackupSettings, backup_settings
+from tasks.backup_tools import install_backup_tools
+from tasks.errors import SettingsError
+from tasks.settings import Settings
+from tasks.transfer import TransferError, download
+
+FORMATS = ("dfr", "odoo-zip")
+
+
+class BackupError(RuntimeError):
+    pass
+
+
+@deploy("Backup")
+def backup(settings: Settings, backup: BackupSettings, archive_format: str = "dfr") -> None:
+    if archive_format not in FORMATS:
+        raise SettingsError(f"format {archive_format!r} is unknown: use {' or '.join(FORMATS)}")
+    install_backup_tools(settings, backup)
+    python.call(
+        name=f"Back up {settings.project} ({archive_format}) to {backup.local_dir}/",
+        function=_back_up,
+        settings=settings,
+        backup=backup,
+        archive_format=archive_format,
+    )
+
+
+def _run(command: str) -> list[str]:
+    ok, output = host.run_shell_command(command, _sudo=bool(host.data.get("_sudo")))
+    if not ok:
+        errors = [line for line in output.stderr_lines if "ERROR" in line] or output.stderr_lines
+        raise BackupError(f"{host.name}: {errors[-1] if errors else command + ' failed'}")
+    return output.stdout_lines
+
+
+def _back_up(settings: Settings, backup: BackupSettings, archive_format: str) -> None:
+    tool = f"{settings.stack_dir}/bin/dfr-backup"
+    name, size = _run(f"{tool} create --format {archive_format}")[-1].split()
+    backup.local_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = backup.local_dir / f"{name}.partial"
+    partial.touch(mode=0o600)  # farmer records and password hashes: readable by us only
+    final = backup.local_dir / (
+        name.removesuffix(".odoo-zip") + ".zip" if archive_format == "odoo-zip" else name
+    )
+    try:
+        with partial.open("wb") as handle:
+            download(f"{tool} stream {name}", handle, f"{host.name}: {name}", total=int(size))
+        verify(partial)
+        if archive_format == "odoo-zip":
+            zipped = final.with_name(final.name + ".partial")
+            zipped.touch(mode=0o600)
+            try:
+                tar_to_odoo_zip(partial, zipped)
+                verify(zipped)
+                zipped.rename(final)
+            finally:
+                zipped.unlink(missing_ok=True)
+        else:
+            partial.rename(final)
+    except (OSError, TransferError, SettingsError) as error:
+        raise BackupError(f"{host.name}: backup {name} failed: {error}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+    logger.info(f"{host.name}: backup written to {final}")
+    if backup.keep_on_host and archive_format == "dfr":
+        for line in _run(f"{tool} retention"):
+            logger.info(f"{host.name}: {line}")
+    else:
+        _run(f"{tool} remove {name}")
+
+
+def backup_entry() -> None:
+    from tasks.stack import stack_settings
+
+    settings = stack_settings()
+    backup(
+        settings,
+        backup_settings(host.data, settings.env),
+        archive_format=str(host.data.get("format") or "dfr"),
+    )
+
+
+# pyinfra runs this file as a deploy without a module name; importing it only defines backup().
+if __name__ == "builtins":
+    backup_entry()

@@ -1,0 +1,45 @@
+"""Validated backup settings, read from host data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tasks.errors import SettingsError
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    local_dir: Path
+    host_dir: str
+    keep_on_host: bool
+    keep_daily: int
+    keep_weekly: int
+    keep_monthly: int
+    jobs: int
+    schedule: str | None
+
+
+def backup_settings(data: Any, env: str) -> BackupSettings:
+    counts = {}
+    for key in ("backup_keep_daily", "backup_keep_weekly", "backup_keep_monthly", "backup_jobs"):
+        value = data.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise SettingsError(f"{key} {value!r} is not a number of 0 or more")
+        counts[key] = value
+    if counts["backup_jobs"] < 1:
+        raise SettingsError("backup_jobs must be at least 1")
+    schedule = data.get("backup_schedule")
+    if schedule is not None and (not isinstance(schedule, str) or "\n" in schedule):
+        raise SettingsError(f"backup_schedule {schedule!r} is not a systemd OnCalendar value")
+    return BackupSettings(
+        local_dir=Path(str(data.get("backup_dir") or f"backups/{env}")),
+        host_dir=f"/var/backups/dfr/{env}",
+        keep_on_host=bool(data.get("backup_keep_on_host", True)),
+        keep_daily=counts["backup_keep_daily"],
+        keep_weekly=counts["backup_keep_weekly"],
+        keep_monthly=counts["backup_keep_monthly"],
+        jobs=counts["backup_jobs"],
+        schedule=schedule,
+    )

@@ -1,0 +1,99 @@
+"""Restore a backup into the DFR stack, never destroying first.
+
+    pyinfra inventories/staging.py tasks/restore.py --data backup_file=backups/prod/NAME.dfrbak
+    pyinfra inventories/prod.py tasks/restore.py --data backup_file=... --data confirm=prod
+    ... --data drop_old=true      remove the previous database instead of keeping it
+
+The archive (a dfr backup, or a zip from Odoo's database manager) is checked here against its
+manifest, uploaded, checked again on the host, restored into a new database with the server's
+own pg_restore (--exit-on-error), its filestore alongside; the new database is checked
+(Odoo's tables, module rows, every attachment's file), neutralized outside production, and only
+then swapped in while Odoo is stopped. The previous database and filestore are kept as
+<db>_old_<timestamp>, and put back if Odoo does not come up healthy.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import python, server
+
+from tasks.archive import verify, zip_to_tar
+from tasks.backup_settings import BackupSettings, backup_settings
+from tasks.backup_tools import install_backup_tools
+from tasks.errors import SettingsError
+from tasks.facts import FreeBytes
+from tasks.settings import Settings
+from tasks.transfer import upload
+
+
+@deploy("Restore")
+def restore(settings: Settings, backup: BackupSettings, backup_file: Path) -> None:
+    if settings.is_prod and str(host.data.get("confirm") or "") != "prod":
+        raise SettingsError(
+            "restore replaces production's live database: add --data confirm=prod to go ahead"
+        )
+    manifest = verify(backup_file)
+    archive = _as_tar(backup_file)
+    needed = 2 * archive.stat().st_size + int(manifest.get("database_bytes") or 0)
+    free = host.get_fact(FreeBytes, path=backup.host_dir)
+    if free < needed:
+        raise SettingsError(
+            f"{host.name} has {free / 1e9:.2f} GB free in {backup.host_dir}, the restore needs "
+            f"about {needed / 1e9:.2f} GB: free some space first"
+        )
+
+    install_backup_tools(settings, backup)
+    name = backup_file.name.removesuffix(".zip") + (".tar" if archive != backup_file else "")
+    python.call(
+        name=f"Upload {backup_file.name} ({archive.stat().st_size / 1e6:,.1f} MB)",
+        function=upload,
+        src=archive,
+        remote_path=f"{backup.host_dir}/incoming/{name}",
+        label=f"{host.name}: upload {backup_file.name}",
+    )
+    options = [] if settings.is_prod else ["--neutralize"]
+    if host.data.get("drop_old"):
+        options.append("--drop-old")
+    server.shell(
+        name=f"Restore {backup_file.name} into a new database, check it, swap it in",
+        commands=[f"{settings.stack_dir}/bin/dfr-restore {name} {' '.join(options)}".strip()],
+    )
+    server.shell(
+        name=f"Check {settings.url}web/health through nginx",
+        commands=[
+            f"curl -fsS -k --retry 10 --retry-delay 3 --retry-all-errors "
+            f"--resolve {settings.domain}:{settings.https_port}:127.0.0.1 "
+            f"{settings.url}web/health"
+        ],
+    )
+
+
+def _as_tar(backup_file: Path) -> Path:
+    """Odoo zips are converted here into the tar the host reads (no unzip needed there)."""
+    if not zipfile.is_zipfile(backup_file):
+        return backup_file
+    converted = Path(tempfile.mkdtemp(prefix="dfr-restore-")) / (backup_file.stem + ".tar")
+    zip_to_tar(backup_file, converted)
+    return converted
+
+
+def restore_entry() -> None:
+    from tasks.stack import stack_settings
+
+    value = host.data.get("backup_file")
+    if not value:
+        raise SettingsError(
+            "backup_file is not set: add --data backup_file=PATH (a backup on this machine)"
+        )
+    settings = stack_settings()
+    restore(settings, backup_settings(host.data, settings.env), Path(str(value)))
+
+
+# pyinfra runs this file as a deploy without a module name; importing it only defines restore().
+if __name__ == "builtins":
+    restore_entry()

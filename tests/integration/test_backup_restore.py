@@ -1,0 +1,161 @@
+"""Backup and restore over SSH: byte-for-byte round trip, staging refresh, Odoo's zip format."""
+
+from __future__ import annotations
+
+import base64
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.harness.hosts import HostPool, TargetHost
+from tests.harness.images import docker_ready_image
+from tests.harness.pyinfra_run import PyinfraRun, pyinfra
+from tests.integration.backups import backups_in, damage, fingerprint, seed
+from tests.integration.stack import curl, psql, stack_inventory
+
+
+@pytest.fixture(scope="module")
+def prod(pool: HostPool, base_images, distro_docker_data) -> tuple[TargetHost, Path]:
+    (host,) = pool.start(docker_ready_image(), prefix="bprod")
+    inventory = stack_inventory(pool, [host], "prod", base_images, distro_docker_data)
+    run = pyinfra(inventory, "deploy.py")
+    assert run.returncode == 0, run.stderr[-3000:]
+    seed(host, f"{host.name}.prod.dfr.test")
+    return host, inventory
+
+
+@pytest.fixture(scope="module")
+def staging(pool: HostPool, base_images, distro_docker_data) -> tuple[TargetHost, Path]:
+    (host,) = pool.start(docker_ready_image(), prefix="bstaging")
+    inventory = stack_inventory(pool, [host], "staging", base_images, distro_docker_data)
+    run = pyinfra(inventory, "deploy.py")
+    assert run.returncode == 0, run.stderr[-3000:]
+    return host, inventory
+
+
+@pytest.fixture(scope="module")
+def backup_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("backups")
+
+
+@pytest.fixture(scope="module")
+def original(prod) -> dict[str, str]:
+    return fingerprint(prod[0])
+
+
+@pytest.fixture(scope="module")
+def backup_run(prod, original, backup_dir) -> PyinfraRun:
+    run = pyinfra(prod[1], "tasks/backup.py", data={"backup_dir": backup_dir})
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+@pytest.fixture(scope="module")
+def backup_file(backup_run, backup_dir) -> Path:
+    (archive,) = [p for p in backups_in(backup_dir) if p.suffix == ".dfrbak"]
+    return archive
+
+
+def test_backup_holds_database_filestore_and_a_manifest(backup_file, prod, original):
+    assert backup_file.stat().st_mode & 0o777 == 0o600
+    with tarfile.open(backup_file) as tar:
+        manifest = json.load(tar.extractfile("./manifest.json"))
+        names = {m.name.removeprefix("./") for m in tar.getmembers() if m.isfile()}
+    assert manifest["format"] == "dfr-backup/1"
+    assert manifest["major_version"] == "18.0"
+    assert manifest["pg_version"].startswith("17.")
+    assert manifest["pg_dump"] == {"format": "directory", "compression": "zstd:3", "jobs": 2}
+    assert {"base", "web", "dfr_base"} <= set(manifest["modules"])
+    assert manifest["dfr_deploy_version"] == Path("VERSION").read_text().strip()
+    assert set(manifest["files"]) == names - {"manifest.json"}
+    assert "database/toc.dat" in names and "filestore.tar.zst" in names
+    assert any(name.endswith(".dat.zst") for name in names)
+
+
+def test_backup_shows_progress_and_keeps_a_copy_on_the_host(backup_run, backup_file, prod):
+    assert "MB/s" in backup_run.stderr and "ETA" in backup_run.stderr
+    host_copy = prod[0].exec(f"ls /var/backups/dfr/prod/{backup_file.name}/manifest.json")
+    assert host_copy.endswith("manifest.json")
+
+
+def test_round_trip_restores_every_table_and_file_byte_for_byte(prod, original, backup_file):
+    host, inventory = prod
+    damage(host)
+    assert fingerprint(host) != original
+    run = pyinfra(inventory, "tasks/restore.py",
+                  data={"backup_file": backup_file, "confirm": "prod"})  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert fingerprint(host) == original
+    kept = psql(
+        host, "SELECT datname FROM pg_database WHERE datname LIKE 'dfr_old_%'", db="postgres"
+    )
+    assert kept.startswith("dfr_old_")  # the damaged database is kept until removed
+    reply = curl(host, f"{host.name}.prod.dfr.test", f"https://{host.name}.prod.dfr.test/web/login",
+                 "-o", "/dev/null", "-w", "%{http_code}")  # fmt: skip
+    assert reply.stdout == "200"
+
+
+def test_production_backup_restored_on_staging_is_neutralized_and_served(
+    prod, staging, original, backup_file
+):
+    host, inventory = staging
+    run = pyinfra(inventory, "tasks/restore.py", data={"backup_file": backup_file})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert psql(host, "SELECT value FROM ir_config_parameter "
+                      "WHERE key = 'database.is_neutralized'") == "true"  # fmt: skip
+    assert psql(host, "SELECT count(*) FROM ir_cron WHERE active") == psql(
+        host, "SELECT count(*) FROM ir_cron c JOIN ir_model_data d ON d.res_id = c.id "
+              "AND d.model = 'ir.cron' WHERE c.active AND d.name = 'autovacuum_job'",
+    )  # fmt: skip
+    servers = psql(host, "SELECT smtp_host FROM ir_mail_server WHERE active")
+    assert servers == "invalid"
+    restored = fingerprint(host)
+    assert restored["table farmer"] == original["table farmer"]
+    assert {k: v for k, v in restored.items() if k.startswith("file")} == {
+        k: v for k, v in original.items() if k.startswith("file")
+    }
+    domain = f"{host.name}.staging.dfr.test"
+    login = curl(host, domain, f"https://{domain}/web/login", "-o", "/dev/null",
+                 "-w", "%{http_code}")  # fmt: skip
+    assert login.stdout == "200"
+
+
+def test_odoo_zip_export_restores_through_the_same_path(prod, staging, original, backup_dir):
+    run = pyinfra(prod[1], "tasks/backup.py", data={"backup_dir": backup_dir,
+                                                    "format": "odoo-zip"})  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    (export,) = [p for p in backups_in(backup_dir) if p.suffix == ".zip"]
+    with zipfile.ZipFile(export) as archive:
+        names = archive.namelist()
+        assert names[0] == "dump.sql"
+        assert json.loads(archive.read("manifest.json"))["major_version"] == "18.0"
+        assert any(name.startswith("filestore/") for name in names)
+    host, inventory = staging
+    psql(host, "UPDATE farmer SET name = 'changed on staging'")
+    run = pyinfra(inventory, "tasks/restore.py", data={"backup_file": export, "drop_old": True})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert fingerprint(host)["table farmer"] == original["table farmer"]
+    assert (
+        psql(host, "SELECT count(*) FROM pg_database WHERE datname LIKE 'dfr_old_%'", db="postgres")
+        == "1"
+    )  # fmt: skip  (drop_old removed this restore's old copy)
+
+
+def test_a_zip_made_by_odoos_own_database_manager_restores(prod, staging, original, tmp_path):
+    """``odoo db dump`` writes the same zip as the database manager's backup button."""
+    host, _ = prod
+    zipped = tmp_path / "odoo-manager.zip"
+    odoo_zip = host.exec(
+        "cd /opt/dfr/prod && docker compose -p dfr-prod run --rm --no-deps -T odoo "
+        "sh -c 'odoo db dump dfr - 2>/dev/null | base64 -w0'"
+    )
+    zipped.write_bytes(base64.b64decode(odoo_zip))
+    with zipfile.ZipFile(zipped) as archive:
+        assert archive.namelist()[0] == "dump.sql"
+    staging_host, inventory = staging
+    run = pyinfra(inventory, "tasks/restore.py", data={"backup_file": zipped})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert fingerprint(staging_host)["table farmer"] == original["table farmer"]
