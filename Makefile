@@ -10,7 +10,8 @@ ENV     ?= dev
 
 .DEFAULT_GOAL := help
 .PHONY: help dev test lint build_odoo build_postgres build_nginx build_all_images \
-        deploy_dev deploy_staging deploy_production backup_db_prod restore_db_staging
+        deploy_dev deploy_staging deploy_production backup_db_prod restore_db_staging \
+        promote_prod_to_staging
 
 $(READY): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,8 +50,14 @@ build_nginx: $(READY) ## Build the Nginx image on ENV's hosts
 build_all_images: $(READY) ## Build all three images on ENV's hosts
 	$(PYINFRA) -y inventories/$(ENV).py tasks/build.py
 
-backup_db_prod: ## Back up production (database + filestore) to backups/prod/
-	@echo "$@: tasks/backup.py does not exist yet (the backup issue adds it)" >&2; exit 2
+backup_db_prod: $(READY) ## Back up production (database + filestore) into backups/prod/
+	$(PYINFRA) -y inventories/prod.py tasks/backup.py
 
-restore_db_staging: ## Restore BACKUP_FILE=... on staging
-	@echo "$@: tasks/restore.py does not exist yet (the backup issue adds it)" >&2; exit 2
+restore_db_staging: $(READY) ## Restore BACKUP_FILE=... on staging, neutralized (asks first)
+	@test -n "$(BACKUP_FILE)" || { echo "$@: give the backup, e.g. make $@ BACKUP_FILE=backups/prod/NAME.dfrbak" >&2; exit 2; }
+	$(PYINFRA) inventories/staging.py tasks/restore.py --data backup_file=$(BACKUP_FILE)
+
+promote_prod_to_staging: $(READY) ## Back up production, restore it on staging, neutralized
+	$(PYINFRA) -y inventories/prod.py tasks/backup.py --data backup_dir=backups/promote
+	$(PYINFRA) inventories/staging.py tasks/restore.py \
+	  --data backup_file=$$(ls -t backups/promote/*.dfrbak | head -n1)

@@ -67,6 +67,8 @@ write_manifest() {
 JSON
 }
 
+stage=""  # global: the EXIT trap that removes an unfinished backup runs outside create()
+
 create() {
   local format=dfr
   while [ $# -gt 0 ]; do
@@ -78,13 +80,13 @@ create() {
   case "$format" in dfr | odoo-zip) ;; *) fail "format $format: use dfr or odoo-zip" ;; esac
 
   pg=$(container postgres)
-  local created name stage pg_uid pg_image
+  local created name pg_uid pg_image
   created=$(date -u +%FT%TZ)
   name="$DFR_ENV-$DFR_DB_NAME-$(date -u -d "$created" +%Y%m%dT%H%M%SZ).$([ "$format" = odoo-zip ] && echo odoo-zip || echo dfrbak)"
   stage="$DFR_BACKUP_DIR/$name.partial"
   install -d -m 0711 "$DFR_BACKUP_DIR"
   rm -rf "$stage"
-  trap 'rm -rf "$stage"' EXIT
+  trap '[ -z "$stage" ] || rm -rf "$stage"' EXIT
   pg_uid=$(docker exec "$pg" id -u postgres)
   install -d -m 0700 -o "$pg_uid" "$stage"
 

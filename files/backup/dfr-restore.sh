@@ -53,7 +53,7 @@ swapped=no
 
 cleanup() {
   local status=$?
-  rm -rf "$work"
+  rm -rf "$work" "$incoming"  # the upload is a copy: the original stays on the controller
   if [ "$status" -ne 0 ] && [ "$swapped" = no ]; then
     log "restore failed: dropping $new_db; the live database and filestore were not touched"
     psql_admin -c "DROP DATABASE IF EXISTS \"$new_db\" WITH (FORCE)" >/dev/null 2>&1 || true
@@ -145,5 +145,4 @@ if [ "$drop_old" = yes ] && [ "$had_old" = 1 ]; then
 elif [ "$had_old" = 1 ]; then
   log "previous database kept as $old_db (filestore/$old_db); drop it when no longer needed"
 fi
-rm -f "$incoming"
 log "restore of $archive complete"

@@ -6,6 +6,7 @@ itself and the next run removes what an interrupted one left behind.
 
 from __future__ import annotations
 
+import os
 import pprint
 import socket
 import time
@@ -76,11 +77,25 @@ class HostPool:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.key_path, self.public_key = new_key_pair(self.workdir)
         self.network = f"dfr-test-{self.run_id}"
-        docker("network", "create", "--label", LABEL, "--label", self._run_label, self.network)
+        docker(
+            "network",
+            "create",
+            "--label",
+            LABEL,
+            "--label",
+            self._run_label,
+            "--label",
+            self._owner_label,
+            self.network,
+        )
 
     @property
     def _run_label(self) -> str:
         return f"{LABEL}.run={self.run_id}"
+
+    @property
+    def _owner_label(self) -> str:
+        return f"{LABEL}.pid={os.getpid()}"
 
     def start(self, image: str, count: int = 1, prefix: str = "host") -> list[TargetHost]:
         started = [
@@ -94,7 +109,17 @@ class HostPool:
     def _start_one(self, image: str, name: str) -> TargetHost:
         container = f"dfr-test-{self.run_id}-{name}"
         volume = f"{container}-docker"
-        docker("volume", "create", "--label", LABEL, "--label", self._run_label, volume)
+        docker(
+            "volume",
+            "create",
+            "--label",
+            LABEL,
+            "--label",
+            self._run_label,
+            "--label",
+            self._owner_label,
+            volume,
+        )
         common = [
             "run",
             "-d",
@@ -106,6 +131,8 @@ class HostPool:
             LABEL,
             "--label",
             self._run_label,
+            "--label",
+            self._owner_label,
             "--network",
             self.network,
             "--tmpfs",
@@ -205,23 +232,39 @@ def _remove_container(container: str) -> None:
 
 
 def remove_leftovers(keep: str | None = None) -> None:
-    """Remove everything an earlier, interrupted run left behind (found by label).
+    """Remove what earlier, interrupted runs left behind (found by label).
 
-    ``keep`` names a run id whose objects stay (a run still in progress).
+    Objects of a run whose process is still alive (another test session or a benchmark on the
+    same engine) stay, and so do those of run ``keep``.
     """
 
-    def labelled(*ls: str) -> set[str]:
-        found = set(docker(*ls, "-q", "--filter", f"label={LABEL}").split())
-        if keep:
-            found -= set(docker(*ls, "-q", "--filter", f"label={LABEL}.run={keep}").split())
+    def stale(*ls: str) -> list[str]:
+        fmt = f"{{{{.{'ID' if ls[0] != 'volume' else 'Name'}}}}} "
+        fmt += f'{{{{.Label "{LABEL}.run"}}}} {{{{.Label "{LABEL}.pid"}}}}'
+        found = []
+        for line in docker(*ls, "--filter", f"label={LABEL}", "--format", fmt).splitlines():
+            object_id, run, pid = ([*line.split(" "), "", ""])[:3]
+            if (keep and run == keep) or (pid.isdigit() and _alive(int(pid))):
+                continue
+            found.append(object_id)
         return found
 
-    for container in labelled("ps", "-a"):
+    for container in stale("ps", "-a"):
         _remove_container(container)
-    for volume in labelled("volume", "ls"):
+    for volume in stale("volume", "ls"):
         docker("volume", "rm", "-f", volume, check=False)
-    for network in labelled("network", "ls"):
+    for network in stale("network", "ls"):
         docker("network", "rm", network, check=False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def leftovers(run_id: str) -> dict[str, list[str]]:

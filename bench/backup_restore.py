@@ -1,0 +1,910 @@
+"""Backup and restore of the whole instance (database + filestore), ours against the others.
+
+    cd /work/main && .venv/bin/python -m bench.backup_restore [--scale S] [--runs N]
+
+On one production-like target host (the harness's docker-ready Debian 12, the prod stack
+deployed with deploy.py, stand-in base images uploaded), loads the Odoo-like dataset of
+bench/odoo_dataset.py and measures on the same data in the same run:
+
+1. ours: ``pyinfra INVENTORY tasks/backup.py --data backup_dir=...`` (the whole command; from
+   the host copy's file times also ``dfr-backup create`` alone, its pg_dump and its filestore
+   part; from the transfer's progress line the SSH stream) and ``pyinfra INVENTORY
+   tasks/restore.py --data backup_file=... --data confirm=prod``;
+2. Odoo's method: ``odoo db dump`` (plain ``pg_dump --no-owner`` + filestore copy + manifest,
+   ZIP_DEFLATED, as Odoo's dump_db) and ``odoo db load`` (new database, ``psql -f``, filestore
+   moved in, as Odoo's restore_db), run in the stack's Odoo container on the host;
+3. pgBackRest full backup (zst-3, process-max 2) of the cluster and its restore until the
+   cluster is out of recovery; ``pg_basebackup -Ft --compress=server-zstd:3`` as a second
+   physical row (backup only); pg_basebackup alone if no pgBackRest >= 2.53 can be had;
+4. the physical limit: a cold ``tar | cat >/dev/null`` of PGDATA (without pg_wal) and of the
+   filestore, and ``zstd -T0 -1`` over the same PGDATA bytes (warm);
+5. raw SSH throughput: 1 GiB of ``head -c … /dev/zero`` through tasks/transfer.py's download
+   over pyinfra's own paramiko connection (this file, run by pyinfra as a deploy).
+
+Every restore is verified (row counts and data bytes of the big tables, index count, filestore
+file count and bytes); a failed verification fails the benchmark. Prints a Markdown section
+and writes it into docs/benchmarks.md (replacing its previous version). Only the objects of this
+run's own HostPool are removed at the end: other sessions may share the Docker engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.odoo_dataset import DB, PROJECT, BenchError, Dataset, Stack, generate, verify
+from tasks.docker_settings import file_sha256
+from tests.harness.docker_cli import LABEL, docker
+from tests.harness.hosts import HostPool
+from tests.harness.images import (
+    CACHE,
+    COMPOSE_BINARY,
+    docker_ready_image,
+    nginx_image,
+    odoo_double_image,
+    postgres_image,
+)
+from tests.harness.pyinfra_run import PROJECT as PROJECT_ROOT
+from tests.harness.pyinfra_run import PyinfraRun, pyinfra
+from tests.integration.stack import stack_inventory
+
+DOCS = PROJECT_ROOT / "docs" / "benchmarks.md"
+HEADING = "## Backup and restore (`bench/backup_restore.py`)"
+HOST_BACKUPS = "/var/backups/dfr/prod"  # /backups in the postgres container
+PGBR_DIR = f"{HOST_BACKUPS}/pgbackrest"
+PGBR_CONF = "/backups/pgbackrest/pgbackrest.conf"
+PGBR = f"pgbackrest --config={PGBR_CONF} --stanza=dfr"
+PGBR_IMAGE = "dfr-bench/postgres-pgbackrest:latest"  # on the target only
+PGBR_MIN = (2, 53)  # the first pgBackRest release that supports PostgreSQL 17
+RAW_SSH_BYTES = 1 << 30
+ODOO_COPY = "dfr_odoo_bench"
+# The running Odoo container's own configuration, secrets included (files/odoo/dfr-entrypoint.sh).
+ODOO_EXEC = "-u odoo -e ODOO_RC=/run/dfr-odoo/odoo.conf"
+PROGRESS = re.compile(
+    r"(?P<label>[^\s].*?): (?P<mb>[\d,]+\.\d) MB at (?P<rate>[\d,]+\.\d) MB/s"
+    r"(?:, \d+ %, ETA \d+ s)?, (?P<s>[\d.]+) s\s*$"
+)
+
+
+# --- pgBackRest for PostgreSQL 17 on Debian 12 --------------------------------------------
+
+
+@dataclass
+class PgBackRest:
+    """The .debs to install in the postgres container, or why there are none."""
+
+    debs: list[Path] = field(default_factory=list)
+    version: str = ""
+    note: str = ""
+
+
+def _apt(*args: str, lists: Path | None = None, cwd: Path | None = None) -> str:
+    options: list[str] = []
+    if lists is not None:
+        options = [f"-o=Dir::Etc::sourcelist={lists / 'sources.list'}",
+                   "-o=Dir::Etc::sourceparts=-", f"-o=Dir::State::lists={lists / 'lists'}",
+                   f"-o=Dir::Cache={lists / 'cache'}", "-o=APT::Sandbox::User=root"]  # fmt: skip
+    tool = "apt-cache" if args[0] in ("policy", "show") else "apt-get"
+    proc = subprocess.run([tool, *options, *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600, check=False)  # fmt: skip
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+def _candidate(lists: Path | None = None) -> str | None:
+    found = re.search(r"Candidate: (\S+)", _apt("policy", "pgbackrest", lists=lists))
+    return found[1] if found and found[1] != "(none)" else None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", text.split("-")[0])[:3])
+
+
+def pgbackrest_packages() -> PgBackRest:
+    """pgBackRest >= 2.53 from Debian: bookworm, else bookworm-backports, else trixie's build
+    (its binary runs on bookworm's libraries; its package is not installable there as a whole:
+    it depends on trixie's t64-renamed libraries)."""
+    cache = CACHE / "pgbackrest"
+    cached = cache / "found.json"
+    if cached.exists():
+        found = json.loads(cached.read_text())
+        debs = [cache / name for name in found["debs"]]
+        if all(p.exists() for p in debs):
+            return PgBackRest(debs, found["version"], found["note"])
+    cache.mkdir(parents=True, exist_ok=True)
+    seen = [f"bookworm: {_candidate() or 'none'}"]
+    suites: list[tuple[str, Path | None]] = []
+    if (bookworm := _candidate()) and _version(bookworm) >= PGBR_MIN:
+        suites.append(("bookworm", None))
+    for suite in ("bookworm-backports", "trixie"):
+        lists = cache / f"apt-{suite}"
+        (lists / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+        (lists / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+        (lists / "sources.list").write_text(
+            "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+            f"http://deb.debian.org/debian {suite} main\n"
+        )
+        _apt("update", lists=lists)
+        version = _candidate(lists)
+        seen.append(f"{suite}: {version or 'none'}")
+        if version and _version(version) >= PGBR_MIN:
+            suites.append((suite, lists))
+    note = "apt-cache policy pgbackrest: " + ", ".join(seen)
+    if not suites:
+        return PgBackRest(note=note + f" — none is >= {'.'.join(map(str, PGBR_MIN))}")
+    suite, lists = suites[0]
+    version = _candidate(lists) or ""
+    for old in cache.glob("*.deb"):
+        old.unlink()
+    _apt("download", f"pgbackrest={version}", lists=lists, cwd=cache)
+    _apt("download", "libssh2-1", cwd=cache)  # bookworm's: the binary links libssh2.so.1
+    debs = sorted(cache.glob("pgbackrest_*.deb")) + sorted(cache.glob("libssh2-1_*.deb"))
+    if len(debs) != 2:
+        return PgBackRest(note=note + f" — downloading pgbackrest {version} failed")
+    if suite != "bookworm":
+        note += (f"; used {suite}'s pgbackrest {version}: its binary, unmodified, on the "
+                 "postgres container's bookworm libraries plus bookworm's libssh2-1")  # fmt: skip
+    cached.write_text(json.dumps({"debs": [p.name for p in debs], "version": version,
+                                  "note": note}))  # fmt: skip
+    return PgBackRest(debs, version, note)
+
+
+def install_pgbackrest(stack: Stack, found: PgBackRest) -> str:
+    """Into the running postgres container, and as an image for the one-shot restore container.
+
+    Returns the version ``pgbackrest version`` reports; raises BenchError if it does not run.
+    """
+    uid = stack.sh(f"docker exec {stack.pg} id -u postgres")
+    stack.sh(f"install -d -o {uid} -m 0700 {PGBR_DIR} {PGBR_DIR}/repo && "
+             f"install -d -m 0755 {PGBR_DIR}/debs")  # fmt: skip
+    for deb in found.debs:
+        docker("cp", str(deb), f"{stack.host.container}:{PGBR_DIR}/debs/{deb.name}")
+    conf = (
+        "[global]\nrepo1-path=/backups/pgbackrest/repo\nrepo1-retention-full=1\n"
+        "compress-type=zst\ncompress-level=3\nprocess-max=2\nstart-fast=y\n"
+        "log-level-console=warn\nlog-level-file=off\n\n"
+        "[dfr]\npg1-path=/var/lib/postgresql/data\npg1-socket-path=/var/run/postgresql\n"
+    )
+    stack.sh(f"cat > {PGBR_DIR}/pgbackrest.conf && chown {uid} {PGBR_DIR}/pgbackrest.conf",
+             input=conf.encode())  # fmt: skip
+    try:
+        version = stack.sh(
+            f"docker exec -u 0 {stack.pg} sh -c 'dpkg -i /backups/pgbackrest/debs/libssh2-1_*.deb "
+            ">/dev/null && dpkg-deb --fsys-tarfile /backups/pgbackrest/debs/pgbackrest_*.deb | "
+            "tar -x -C / ./usr/bin/pgbackrest && pgbackrest version'"
+        )
+        stack.sh(f"docker commit {stack.pg} {PGBR_IMAGE} >/dev/null")
+    except Exception as error:  # any failure means: no pgBackRest here
+        raise BenchError(f"pgBackRest does not run in the postgres container: {error}") from None
+    return version
+
+
+# --- steps ---------------------------------------------------------------------------------
+
+
+Results = dict[str, float]
+
+
+def drop_caches() -> bool:
+    """Cold page cache (this machine's kernel is the target's too)."""
+    command = ["sh", "-c", "sync && echo 3 > /proc/sys/vm/drop_caches"]
+    return subprocess.run(command, capture_output=True, check=False).returncode == 0
+
+
+def _cpu_times() -> tuple[int, int]:
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def quiet_gate(limit: float = 0.15, max_wait: float = 90) -> float:
+    """Wait until this machine is less than ``limit`` busy over 2 s (at most ``max_wait`` s);
+    return the busy share of the last window."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        busy0, total0 = _cpu_times()
+        time.sleep(2)
+        busy1, total1 = _cpu_times()
+        share = (busy1 - busy0) / max(total1 - total0, 1)
+        if share < limit or time.monotonic() > deadline:
+            return share
+
+
+class Bench:
+    def __init__(self, stack: Stack, inventory: Path, workdir: Path, cold: bool) -> None:
+        self.stack, self.inventory, self.workdir, self.cold = stack, inventory, workdir, cold
+        self.busy: list[float] = []
+
+    def prepare(self) -> None:
+        """Gate on a quiet machine, then drop the page cache."""
+        self.busy.append(quiet_gate())
+        if self.cold:
+            drop_caches()
+
+    def run_pyinfra(self, deploy: str, *extra: str, **data: object) -> PyinfraRun:
+        run = pyinfra(self.inventory, deploy, *extra, data=data, timeout=3600)
+        if run.returncode != 0:
+            raise BenchError(f"pyinfra {deploy} failed: {run.stderr[-3000:]}")
+        return run
+
+    def timed_in(self, mounts: str, script: str, image: str | None = None) -> tuple[float, str]:
+        """Seconds of ``script`` inside a one-shot container (its start not counted), and the
+        script's output."""
+        inner = (f's=$(date +%s.%N); out=$({script}); e=$(date +%s.%N); '
+                 'printf "%s\\n%s %s\\n" "$out" "$s" "$e"')  # fmt: skip
+        out = self.stack.sh(
+            f"docker run --rm --network none {mounts} --entrypoint bash "
+            f"{image or self.stack.pg_image} -o pipefail -c {shlex.quote(inner)}"
+        )
+        *lines, times = out.splitlines()
+        start, end = (float(x) for x in times.split())
+        return end - start, "\n".join(lines).strip()
+
+    # 5. raw SSH
+    def raw_ssh(self, r: Results) -> str:
+        self.prepare()
+        run = self.run_pyinfra("bench/backup_restore.py", raw_ssh_bytes=RAW_SSH_BYTES)
+        _, rate, seconds = progress(run, "raw ssh")
+        r["ssh.s"], r["ssh.mbps"] = seconds, rate
+        cipher = re.search(r"paramiko cipher: (.*)", run.stderr)
+        return cipher[1].strip() if cipher else "unknown"
+
+    # 4. physical limits
+    def physical(self, r: Results) -> None:
+        pgdata = f"-v {PROJECT}_pgdata:/data:ro"
+        filestore = f"-v {PROJECT}_odoo-data:/odoo:ro"
+        self.prepare()
+        r["phys.pgdata.s"], _ = self.timed_in(pgdata, "tar -C /data --exclude=./pg_wal -cf - . "
+                                                      "| cat >/dev/null")  # fmt: skip
+        r["phys.zstd.s"], out = self.timed_in(pgdata, "tar -C /data --exclude=./pg_wal -cf - . "
+                                                      "| zstd -q -T0 -1 -c | wc -c")  # fmt: skip
+        r["phys.zstd.bytes"] = float(out)
+        self.prepare()
+        r["phys.fs.s"], _ = self.timed_in(filestore, f"tar -C /odoo/filestore/{DB} -cf - . "
+                                                     "| cat >/dev/null")  # fmt: skip
+
+    # 1. ours
+    def ours_backup(self, r: Results) -> Path:
+        backup_dir = self.workdir / "backups"
+        backup_dir.mkdir(exist_ok=True)
+        self.prepare()
+        run = self.run_pyinfra("tasks/backup.py", backup_dir=backup_dir)
+        r["ours.backup.s"] = run.seconds
+        (archive,) = sorted(backup_dir.glob("*.dfrbak"))
+        r["ours.backup.bytes"] = archive.stat().st_size
+        _, r["ours.stream.mbps"], r["ours.stream.s"] = progress(run, archive.name)
+        # The host keeps a copy: its file times give dfr-backup create and its parts.
+        d = f"{HOST_BACKUPS}/{archive.name}"
+        times = self.stack.sh(
+            f"stat -c '%n %.9W %.9Y' {d} {d}/database {d}/filestore.tar.zst {d}/manifest.json "
+            f"&& echo last $(find {d}/database -type f -printf '%T@\\n' | sort -n | tail -n1) "
+            f"&& du -sb {d}/database {d}/filestore.tar.zst"
+        ).splitlines()
+        born = {ln.split()[0]: float(ln.split()[1]) for ln in times[:4]}
+        changed = {ln.split()[0]: float(ln.split()[2]) for ln in times[:4]}
+        last_dump_write = float(times[4].split()[1])
+        r["ours.create.s"] = changed[f"{d}/manifest.json"] - born[d]
+        r["ours.db.s"] = last_dump_write - born[f"{d}/database"]
+        fs = f"{d}/filestore.tar.zst"
+        r["ours.fs.s"] = changed[fs] - born[fs]
+        r["ours.db.bytes"] = float(times[5].split()[0])
+        r["ours.fs.bytes"] = float(times[6].split()[0])
+        self.stack.sh(f"/opt/dfr/prod/bin/dfr-backup remove {archive.name}")
+        return archive
+
+    def ours_restore(self, r: Results, archive: Path, expected: dict[str, int]) -> None:
+        self.prepare()
+        # -vvv: pyinfra prints the host's output, dfr-restore's time-stamped log lines with it.
+        run = self.run_pyinfra("tasks/restore.py", "-vvv", backup_file=archive, confirm="prod")
+        r["ours.restore.s"] = run.seconds
+        r.update(restore_phases(run))
+        _, r["ours.upload.mbps"], r["ours.upload.s"] = progress(run, f"upload {archive.name}")
+        verify(self.stack, expected, DB, "our restore (tasks/restore.py)")
+        for old in self.stack.psql("SELECT datname FROM pg_database WHERE datname LIKE "
+                                   "'dfr_old_%'", db="postgres").split():  # fmt: skip
+            self.stack.psql(f'DROP DATABASE "{old}" WITH (FORCE)', db="postgres")
+            self.stack.sh(
+                f"docker exec -u 0 {self.stack.odoo} rm -rf /var/lib/odoo/filestore/{old}"
+            )
+        archive.unlink()
+
+    # 2. Odoo's method
+    def odoo(self, r: Results, expected: dict[str, int]) -> None:
+        odoo, zipped = self.stack.odoo, "/var/lib/odoo/bench/odoo.zip"
+        self.stack.sh(f"docker exec -u odoo {odoo} mkdir -p /var/lib/odoo/bench")
+        self.prepare()
+        r["odoo.backup.s"] = self.stack.timed(
+            f"docker exec {ODOO_EXEC} {odoo} odoo db dump {DB} {zipped}"
+        )
+        r["odoo.backup.bytes"] = float(self.stack.sh(f"docker exec {odoo} stat -c %s {zipped}"))
+        self.prepare()
+        r["odoo.restore.s"] = self.stack.timed(
+            f"docker exec {ODOO_EXEC} {odoo} odoo db load {ODOO_COPY} {zipped}"
+        )
+        verify(self.stack, expected, ODOO_COPY, "Odoo's restore (odoo db load)")
+        self.stack.psql(f'DROP DATABASE "{ODOO_COPY}" WITH (FORCE)', db="postgres")
+        self.stack.sh(f"docker exec -u 0 {odoo} rm -rf /var/lib/odoo/bench "
+                      f"/var/lib/odoo/filestore/{ODOO_COPY}")  # fmt: skip
+
+    # 3. physical backups
+    def basebackup(self, r: Results) -> None:
+        uid = self.stack.sh(f"docker exec {self.stack.pg} id -u postgres")
+        target = f"{HOST_BACKUPS}/bench-basebackup"
+        self.stack.sh(f"rm -rf {target} && install -d -o {uid} -m 0700 {target}")
+        self.prepare()
+        r["bb.backup.s"] = self.stack.timed(
+            f"docker exec -u postgres {self.stack.pg} pg_basebackup -D /backups/bench-basebackup "
+            "-Ft -X stream -c fast --compress=server-zstd:level=3,workers=2"
+        )
+        r["bb.backup.bytes"] = float(self.stack.sh(f"du -sb {target} | cut -f1"))
+        self.stack.sh(f"rm -rf {target}")
+
+    def pgbackrest(self, r: Results, expected: dict[str, int], first: bool) -> None:
+        s, pg = self.stack, self.stack.pg
+        s.compose("stop", "odoo")
+        s.psql(f"ALTER SYSTEM SET archive_mode = on;\n"
+               f"ALTER SYSTEM SET archive_command = '{PGBR} archive-push %p';\n")  # fmt: skip
+        s.sh(f"docker restart {pg} >/dev/null")
+        s.wait_for_postgres()
+        if first:
+            s.sh(f"docker exec -u postgres {pg} {PGBR} stanza-create")
+        s.sh(f"docker exec -u postgres {pg} {PGBR} check")
+        self.prepare()
+        r["pgbr.backup.s"] = s.timed(f"docker exec -u postgres {pg} {PGBR} --type=full backup")
+        info = json.loads(s.sh(f"docker exec -u postgres {pg} {PGBR} --output=json info"))
+        r["pgbr.backup.bytes"] = float(info[0]["backup"][-1]["info"]["repository"]["delta"])
+        # Restore the cluster into an empty data directory, start it, wait for promotion.
+        s.compose("stop", "postgres")
+        s.sh(f"docker run --rm --network none -v {PROJECT}_pgdata:/data --entrypoint find "
+             f"{s.pg_image} /data -mindepth 1 -delete")  # fmt: skip
+        self.prepare()
+        promoted = (f"docker exec -u postgres {pg} psql -X -tAq -d postgres "
+                    "-c 'SELECT pg_is_in_recovery()' 2>/dev/null")  # fmt: skip
+        r["pgbr.restore.s"] = s.timed(
+            f"docker run --rm --user postgres --network none "
+            f"-v {PROJECT}_pgdata:/var/lib/postgresql/data -v {HOST_BACKUPS}:/backups "
+            f"--entrypoint pgbackrest {PGBR_IMAGE} --config={PGBR_CONF} --stanza=dfr "
+            f"--type=immediate --target-action=promote restore && docker start {pg} && n=0 && "
+            f'until [ "$({promoted})" = f ]; do n=$((n+1)); [ $n -lt 6000 ] || exit 1; '
+            "sleep 0.1; done"
+        )
+        verify(s, expected, DB, "pgBackRest restore")
+        s.psql("\n".join(f"ALTER SYSTEM RESET {name};" for name in (
+            "archive_mode", "archive_command", "restore_command", "recovery_target",
+            "recovery_target_action")))  # fmt: skip
+        s.sh(f"docker restart {pg} >/dev/null")
+        s.wait_for_postgres()
+        s.compose("up", "-d", "--wait", "odoo")
+
+
+RESTORE_PHASES = (
+    ("unpacking", "ours.r.unpack.s"),  # tar -x of the upload, sha256 of every part
+    ("restoring into the new database", "ours.r.db.s"),  # createdb + pg_restore -j 2
+    ("restoring the filestore", "ours.r.fs.s"),  # zstd -dc | tar -x, chown
+    ("checking the new database", "ours.r.check.s"),  # tables, modules, attachments' files
+    ("swapping", "ours.r.swap.s"),  # stop Odoo, rename, start Odoo until healthy
+)
+
+
+def restore_phases(run: PyinfraRun) -> Results:
+    """Seconds of dfr-restore's phases, from its log lines (whole seconds: ±1 s each)."""
+    stamps: list[tuple[str, float]] = []
+    for found in re.finditer(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) dfr-restore\[\w+\] (.*)",
+                             run.stderr):  # fmt: skip
+        when = time.mktime(time.strptime(found[1], "%Y-%m-%dT%H:%M:%SZ"))
+        stamps.append((found[2], when))
+    phases: Results = {}
+    for n, (text, when) in enumerate(stamps):
+        key = next((k for start, k in RESTORE_PHASES if text.startswith(start)), None)
+        if key and n + 1 < len(stamps):
+            following = next((w for t, w in stamps[n + 1 :]
+                              if any(t.startswith(s) for s, _ in RESTORE_PHASES)
+                              or t.startswith("restore of")), None)  # fmt: skip
+            if following is not None:
+                phases[key] = following - when
+    if stamps:
+        phases["ours.r.host.s"] = stamps[-1][1] - stamps[0][1]
+    return phases
+
+
+def progress(run: PyinfraRun, label: str) -> tuple[float, float, float]:
+    """(MB, MB/s, seconds) of the last transfer whose label contains ``label``."""
+    for line in reversed(run.stderr.splitlines()):
+        found = PROGRESS.search(line)
+        if found and label in found["label"]:
+            return (float(found["mb"].replace(",", "")), float(found["rate"].replace(",", "")),
+                    float(found["s"]))  # fmt: skip
+    raise BenchError(f"no transfer progress line for {label!r} in the pyinfra output")
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}".replace(",", " ")
+
+
+def _phases(m: dict[str, float]) -> str:
+    if "ours.r.host.s" not in m:
+        return "—"
+    parts = " + ".join(f"{m.get(key, 0):.0f}" for _, key in RESTORE_PHASES)
+    return f"{m['ours.r.host.s']:.0f} = {parts}"
+
+
+def report(
+    m: dict[str, float], ds: Dataset, sizes: dict[str, float], context: dict[str, str], runs: int
+) -> str:
+    db, fs = sizes["db"], sizes["fs"]
+    mb = 1e6
+
+    def rate(size: float, key: str) -> str:
+        return _fmt(size / m[key] / mb, 0) if key in m else "—"
+
+    def size(key: str) -> str:
+        return _fmt(m[key] / mb, 0) if key in m else "—"
+
+    def sec(key: str) -> str:
+        return _fmt(m.get(key))
+
+    rows = [
+        (
+            "**ours, whole instance**: `pyinfra INVENTORY tasks/backup.py` → `tasks/restore.py "
+            "--data confirm=prod` (streamed over SSH, verified on both ends)",
+            sec("ours.backup.s"),
+            rate(db + fs, "ours.backup.s"),
+            size("ours.backup.bytes"),
+            sec("ours.restore.s"),
+            rate(db + fs, "ours.restore.s"),
+        ),
+        (
+            "↳ host side: `dfr-backup create` (pg_dump + filestore + manifest sha256s)",
+            sec("ours.create.s"),
+            rate(db + fs, "ours.create.s"),
+            "",
+            "",
+            "",
+        ),
+        (
+            "↳ its database part: `pg_dump -Fd -j 2 --compress=zstd:3` (DB only)",
+            sec("ours.db.s"),
+            rate(db, "ours.db.s"),
+            size("ours.db.bytes"),
+            "",
+            "",
+        ),
+        (
+            "↳ its filestore part: `tar \\| zstd -T0 -3`",
+            sec("ours.fs.s"),
+            rate(fs, "ours.fs.s"),
+            size("ours.fs.bytes"),
+            "",
+            "",
+        ),
+        (
+            "↳ SSH stream host → here (tasks/transfer.py) / upload here → host",
+            sec("ours.stream.s"),
+            _fmt(m.get("ours.stream.mbps"), 0),
+            "",
+            sec("ours.upload.s"),
+            _fmt(m.get("ours.upload.mbps"), 0),
+        ),
+        (
+            "↳ host side of the restore: `dfr-restore` from its log lines (whole seconds): "
+            "unpack + sha256 check / createdb + `pg_restore -j 2` / filestore / checks / "
+            "swap with Odoo stopped and started until healthy",
+            "",
+            "",
+            "",
+            _phases(m),
+            "",
+        ),
+        (
+            "**Odoo's method, whole instance**: `odoo db dump` (plain `pg_dump --no-owner` + "
+            "filestore copy + manifest, ZIP_DEFLATED) → `odoo db load` (new DB, `psql -f`, "
+            "filestore moved in), on the host",
+            sec("odoo.backup.s"),
+            rate(db + fs, "odoo.backup.s"),
+            size("odoo.backup.bytes"),
+            sec("odoo.restore.s"),
+            rate(db + fs, "odoo.restore.s"),
+        ),
+    ]
+    if "pgbr.backup.s" in m:
+        rows.append((f"**pgBackRest {context['pgbackrest']} full** (cluster, zst-3, process-max 2)"
+                     " → restore into an empty PGDATA + start until out of recovery",
+                     sec("pgbr.backup.s"), rate(db, "pgbr.backup.s"), size("pgbr.backup.bytes"),
+                     sec("pgbr.restore.s"), rate(db, "pgbr.restore.s")))  # fmt: skip
+    rows += [
+        (
+            "`pg_basebackup -Ft -X stream --compress=server-zstd:3,workers=2` (cluster)",
+            sec("bb.backup.s"),
+            rate(db, "bb.backup.s"),
+            size("bb.backup.bytes"),
+            "—",
+            "",
+        ),
+        (
+            f"physical limit: cold `tar \\| cat >/dev/null` of PGDATA without pg_wal "
+            f"({_fmt(sizes['pgdata'] / mb, 0)} MB)",
+            sec("phys.pgdata.s"),
+            rate(sizes["pgdata"], "phys.pgdata.s"),
+            "",
+            "",
+            "",
+        ),
+        (
+            "compressor limit: `tar \\| zstd -T0 -1` of the same bytes, warm",
+            sec("phys.zstd.s"),
+            rate(sizes["pgdata"], "phys.zstd.s"),
+            size("phys.zstd.bytes"),
+            "",
+            "",
+        ),
+        (
+            "physical limit: cold `tar \\| cat >/dev/null` of the filestore",
+            sec("phys.fs.s"),
+            rate(fs, "phys.fs.s"),
+            "",
+            "",
+            "",
+        ),
+        (
+            f"raw SSH: {RAW_SSH_BYTES >> 20} MiB of `head -c … /dev/zero` through "
+            f"tasks/transfer.py over pyinfra's paramiko connection ({context['cipher']})",
+            sec("ssh.s"),
+            _fmt(m.get("ssh.mbps"), 0),
+            "",
+            "",
+            "",
+        ),
+    ]
+    table = ["| method | backup s | MB/s | output MB | restore s | MB/s |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    table += ["| " + " | ".join(row) + " |" for row in rows]
+
+    def ratio(a: str, b: str) -> float | None:
+        return m[a] / m[b] if a in m and b in m and m[b] else None
+
+    goals = [
+        (
+            "whole-instance backup vs Odoo's zip (the whole pyinfra command, streamed here)",
+            "≥ 5×",
+            ratio("odoo.backup.s", "ours.backup.s"),
+            5.0,
+        ),
+        (
+            "… the same, host side only (`dfr-backup create`, like Odoo's zip on the host)",
+            "≥ 5×",
+            ratio("odoo.backup.s", "ours.create.s"),
+            5.0,
+        ),
+        (
+            "whole-instance restore vs Odoo's (the whole pyinfra command, upload included)",
+            "≥ 2×",
+            ratio("odoo.restore.s", "ours.restore.s"),
+            2.0,
+        ),
+        (
+            "database backup vs pgBackRest full (our pg_dump part / pgBackRest)",
+            "≥ 1×",
+            ratio("pgbr.backup.s", "ours.db.s")
+            if "pgbr.backup.s" in m
+            else ratio("bb.backup.s", "ours.db.s"),
+            1.0,
+        ),
+        (
+            "streaming efficiency: our backup stream / raw SSH",
+            "≥ 80 %",
+            ratio("ours.stream.mbps", "ssh.mbps"),
+            0.8,
+        ),
+    ]
+    if "pgbr.backup.s" not in m:
+        goals[3] = ("database backup vs **pg_basebackup** (pgBackRest could not be measured)",
+                    "≥ 1×", ratio("bb.backup.s", "ours.db.s"), 1.0)  # fmt: skip
+    goal_rows = ["| ratio | goal | measured | met |", "|---|---|---|---|"]
+    for text, goal, value, needed in goals:
+        shown = "—" if value is None else (f"{value:.0%}" if "%" in goal else f"{value:.2f}×")
+        met = "—" if value is None else ("yes" if value >= needed else "**no**")
+        goal_rows.append(f"| {text} | {goal} | {shown} | {met} |")
+
+    lines = [
+        HEADING,
+        "",
+        f"Command: `cd /work/main && .venv/bin/python -m bench.backup_restore --scale "
+        f"{ds.scale:g}{f' --runs {runs}' if runs > 1 else ''}` ({context['when']}, "
+        f"{runs} run{'s' if runs > 1 else ''}{', medians' if runs > 1 else ''}).",
+        "",
+        f"Machine: {context['machine']}. One production-like target over SSH (the harness's "
+        "docker-ready Debian 12 container with its own Docker engine, on this machine: target "
+        "and controller share the same cores and disk), the prod stack deployed with "
+        f"`deploy.py` (PostgreSQL {context['pg']} stand-in, the Odoo test double), "
+        f"`backup_jobs = 2`. {context['cache']}",
+        "",
+        f"Dataset ({context['dataset_time']}): {ds.describe()}. Measured: database "
+        f"{_fmt(db / mb, 0)} MB (`pg_database_size`), filestore {_fmt(fs / mb, 0)} MB in "
+        f"{_fmt(sizes['files'], 0)} files, PGDATA without pg_wal {_fmt(sizes['pgdata'] / mb, 0)} "
+        "MB.",
+        "",
+        "MB/s is the size of what is backed up over the time: database + filestore for the "
+        "whole-instance rows, the database for the database-only and cluster rows "
+        "(`pg_database_size`, as in backup-practice.md B.4), the bytes read for the limits, "
+        "the bytes moved for SSH. Every restore was verified: row counts and data bytes of "
+        "`pgbench_accounts`, `pgbench_branches`, `pgbench_tellers`, `mail_message`, "
+        "`ir_attachment`, the number of indexes, and the filestore's file count and bytes "
+        "(the pgBackRest row restores the cluster only; the filestore is not its business).",
+        "",
+        *table,
+        "",
+        *goal_rows,
+        "",
+        *where_the_time_goes(m),
+        "How the rows were taken:",
+        "",
+        "* ours: the time of the whole `pyinfra` command (connect, facts, the backup tools' "
+        "operations, `dfr-backup create`, the SSH stream, the local sha256 check against the "
+        "manifest; for the restore: local check, upload, `dfr-restore` — unpack, sha256 check, "
+        "`pg_restore -j 2` into a new database, filestore, checks, swap, Odoo restarted and "
+        "healthy — and the health check through nginx). `dfr-backup create` and its parts come "
+        "from the file times of the copy kept on the host (birth of the backup directory to "
+        "the manifest's last write; birth of `database/` to the last write of a dump file; "
+        "birth to last write of `filestore.tar.zst`); the SSH rates from tasks/transfer.py's "
+        "own progress line;",
+        "* Odoo's method runs in the stack's Odoo container, as the database manager would: "
+        "pg_dump and psql talk to PostgreSQL over the compose network; the zip stays on the "
+        "host (no transfer is counted for it);",
+        f"* {context['pgbackrest_note']};",
+        "* the page cache was dropped before every timed step"
+        f"{'' if context['cold'] == 'yes' else ' (not permitted here: warm cache)'}, "
+        "after waiting for this machine to be < 15 % busy over 2 s "
+        f"(busy share before the steps: {context['busy']}).",
+    ]
+    if context.get("noise"):
+        lines += ["", f"Noise: {context['noise']}"]
+    return "\n".join(_wrap(line) for line in lines) + "\n"
+
+
+def _wrap(line: str, width: int = 100) -> str:
+    """Prose wrapped like the rest of the docs; table rows and headings as they are."""
+    if not line or line.startswith(("|", "#")):
+        return line
+    indent = "  " if line.startswith("* ") else ""
+    return textwrap.fill(line, width, subsequent_indent=indent, break_long_words=False,
+                         break_on_hyphens=False)  # fmt: skip
+
+
+def where_the_time_goes(m: dict[str, float]) -> list[str]:
+    """Decomposition of our two commands, from the measured parts (empty if parts are missing)."""
+    needed = ("ours.backup.s", "ours.create.s", "ours.db.s", "ours.fs.s", "ours.stream.s",
+              "ours.stream.mbps", "ours.restore.s", "ours.upload.s", "ours.r.host.s",
+              "odoo.backup.s", "odoo.backup.bytes", "odoo.restore.s")  # fmt: skip
+    if not all(k in m for k in needed):
+        return []
+    backup_rest = m["ours.backup.s"] - m["ours.create.s"] - m["ours.stream.s"]
+    create_rest = m["ours.create.s"] - m["ours.db.s"] - m["ours.fs.s"]
+    restore_rest = m["ours.restore.s"] - m["ours.upload.s"] - m["ours.r.host.s"]
+    swap = m.get("ours.r.swap.s", 0.0)
+    odoo_fetched = m["odoo.backup.s"] + m["odoo.backup.bytes"] / 1e6 / m["ours.stream.mbps"]
+    return [
+        "Where our time goes:",
+        "",
+        f"* backup {m['ours.backup.s']:.1f} s = `dfr-backup create` {m['ours.create.s']:.1f} s "
+        f"(pg_dump {m['ours.db.s']:.1f} s, filestore {m['ours.fs.s']:.1f} s, the rest "
+        f"{create_rest:.1f} s: the filestore container's start, chown, sha256 of every part for "
+        f"the manifest) + SSH stream {m['ours.stream.s']:.1f} s + {backup_rest:.1f} s of pyinfra "
+        "(connect, facts, the backup tools' operations, the local sha256 check of the archive, "
+        "retention). Odoo's zip is made on the host only: with a download at our stream rate "
+        f"it would take {odoo_fetched:.1f} s "
+        f"({odoo_fetched / m['ours.backup.s']:.2f}× ours);",
+        f"* restore {m['ours.restore.s']:.1f} s = upload {m['ours.upload.s']:.1f} s + "
+        f"`dfr-restore` {m['ours.r.host.s']:.0f} s (phases in the table; {swap:.0f} s of it stop "
+        "and restart Odoo and wait for its health check) + "
+        f"{restore_rest:.1f} s of pyinfra (the local sha256 check, connect, operations, the "
+        f"health check through nginx). Without the Odoo restart: "
+        f"{m['ours.restore.s'] - swap:.1f} s, against {m['odoo.restore.s']:.1f} s for `odoo db "
+        "load`, which restarts nothing, checks nothing and uploads nothing.",
+        "",
+    ]
+
+
+def write_docs(section: str) -> None:
+    text = DOCS.read_text()
+    start = text.find(HEADING)
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        following = text.find("\n## ", start + len(HEADING))
+        rest = text[following + 1 :] if following != -1 else ""
+        text = text[:start] + section + ("\n" + rest if rest else "")
+    DOCS.write_text(text)
+
+
+def machine() -> str:
+    cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
+    mem = re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text())
+    debian = Path("/etc/debian_version").read_text().strip()
+    return (
+        f"{os.cpu_count()} cores ({cpu[1].strip() if cpu else 'unknown CPU'}), "
+        f"{int(mem[1]) / 1024**2 if mem else 0:.1f} GiB RAM, Debian {debian}, kernel "
+        f"{platform.release()}, Docker {docker('version', '-f', '{{.Server.Version}}')}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def foreign_containers(run_id: str) -> int:
+    ours = set(docker("ps", "-q", "--filter", f"label={LABEL}.run={run_id}").split())
+    return len(set(docker("ps", "-q").split()) - ours)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="dataset scale: 1 = ~2.3 GB database + ~1.07 GB filestore",
+    )
+    parser.add_argument("--runs", type=int, default=1, help="runs of every method (medians)")
+    parser.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
+    args = parser.parse_args()  # fmt: skip
+    ds = Dataset(args.scale)
+    found = pgbackrest_packages()
+    print(f"pgBackRest: {found.note}", flush=True)
+    bases = {"odoo": odoo_double_image(), "postgres": postgres_image(), "nginx": nginx_image()}
+    docker_data = {
+        "docker_install_mode": "distro",
+        "docker_compose_plugin_src": str(COMPOSE_BINARY),
+        "docker_compose_plugin_sha256": file_sha256(COMPOSE_BINARY),
+    }
+    measured: defaultdict[str, list[float]] = defaultdict(list)
+    context = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
+    cold = drop_caches()
+    context["cold"] = "yes" if cold else "no"
+    with tempfile.TemporaryDirectory(prefix="dfr-bench-") as tmp:
+        pool = HostPool(Path(tmp))
+        noise = [foreign_containers(pool.run_id)]
+        try:
+            (host,) = pool.start(docker_ready_image(), prefix="bench")
+            inventory = stack_inventory(pool, [host], "prod", bases, docker_data)
+            print("deploying the prod stack", flush=True)
+            run = pyinfra(inventory, "deploy.py")
+            if run.returncode != 0:
+                raise BenchError(f"deploy.py failed: {run.stderr[-3000:]}")
+            stack = Stack(host)
+            started = time.monotonic()
+            expected = generate(stack, ds)
+            context["dataset_time"] = f"generated in {time.monotonic() - started:.0f} s"
+            sizes = {
+                "db": float(stack.database_bytes()),
+                "fs": float(expected["filestore bytes"]),
+                "files": float(expected["filestore files"]),
+                "pgdata": float(stack.sh(
+                    f"docker run --rm -v {PROJECT}_pgdata:/data:ro --entrypoint du "
+                    f"{stack.pg_image} -sb --exclude=pg_wal /data | cut -f1")),
+            }  # fmt: skip
+            context["pg"] = stack.psql("SHOW server_version")
+            print(f"dataset: {json.dumps(expected)}", flush=True)
+            bench = Bench(stack, inventory, Path(tmp), cold)
+            pgbr_ok = bool(found.debs)
+            context["pgbackrest_note"] = found.note
+            if pgbr_ok:
+                try:
+                    context["pgbackrest"] = install_pgbackrest(stack, found).replace(
+                        "pgBackRest ", ""
+                    )
+                    context["pgbackrest_note"] = (
+                        f"pgBackRest {context['pgbackrest']}: {found.note}; installed in the "
+                        "running postgres container (and committed as an image for the one-shot "
+                        "restore container); `archive_mode = on` with `archive-push` only for "
+                        "its backup and restore (a postgres restart each way, not timed), Odoo "
+                        "stopped meanwhile; restore timed from `pgbackrest restore` "
+                        "(`--type=immediate --target-action=promote`) into an emptied data "
+                        "directory until `pg_is_in_recovery()` is false"
+                    )
+                except BenchError as error:
+                    pgbr_ok = False
+                    context["pgbackrest_note"] = (
+                        f"**pgBackRest could not be measured**: {found.note}; {error}"
+                    )
+            if not pgbr_ok:
+                context["pgbackrest_note"] = (
+                    f"**pgBackRest could not be measured** ({found.note}): the nearest physical "
+                    "method, pg_basebackup, stands in for it"
+                )
+            for number in range(args.runs):
+                print(f"run {number + 1} of {args.runs}", flush=True)
+                r: Results = {}
+
+                def step(name: str, action: Callable[[], object], r: Results = r) -> object:
+                    t0 = time.monotonic()
+                    result = action()
+                    took = time.monotonic() - t0
+                    print(
+                        f"  {name}: done in {took:.1f} s; gate {bench.busy[-1]:.0%} busy; "
+                        + json.dumps({k: round(v, 2) for k, v in r.items()}),
+                        flush=True,
+                    )
+                    return result
+
+                context["cipher"] = str(step("raw SSH", lambda r=r: bench.raw_ssh(r)))
+                step("physical limits", lambda r=r: bench.physical(r))
+                archive = Path(str(step("our backup", lambda r=r: bench.ours_backup(r))))
+                step("Odoo's zip", lambda r=r: bench.odoo(r, expected))
+                step("pg_basebackup", lambda r=r: bench.basebackup(r))
+                if pgbr_ok:
+                    step("pgBackRest", lambda r=r, first=number == 0: bench.pgbackrest(
+                        r, expected, first))  # fmt: skip
+                step("our restore", lambda r=r, a=archive: bench.ours_restore(r, a, expected))
+                for key, value in r.items():
+                    measured[key].append(value)
+                print("  " + json.dumps({k: round(v, 2) for k, v in r.items()}), flush=True)
+            noise.append(foreign_containers(pool.run_id))
+        finally:
+            pool.close()
+    medians = {k: statistics.median(v) for k, v in measured.items()}
+    context["busy"] = (
+        f"{min(bench.busy):.0%}–{max(bench.busy):.0%}" if bench.busy else "not measured"
+    )
+    context["cache"] = (
+        "Page cache dropped before each timed step." if cold else "Page cache could not be "
+        "dropped (warm runs)."
+    )  # fmt: skip
+    if max(noise) > 0:
+        context["noise"] = (
+            f"other containers were running on this Docker engine (another session's tests): "
+            f"{noise[0]} at the start, {noise[-1]} at the end; the quiet gate waited for idle "
+            "moments, but their work may still have overlapped some steps."
+        )
+    section = report(medians, ds, sizes, context, args.runs)
+    print("raw: " + json.dumps({"medians": medians, "sizes": sizes, "context": context}))
+    print()
+    print(section)
+    if not args.no_docs:
+        write_docs(section)
+        print(f"written into {DOCS.relative_to(PROJECT_ROOT)}")
+
+
+# --- run by pyinfra as a deploy: the raw SSH throughput ------------------------------------
+
+
+def _stream_zeros(size: int) -> None:
+    from pyinfra import host, logger
+    from pyinfra.connectors.ssh import SSHConnector
+
+    from tasks.transfer import download
+
+    if isinstance(host.connector, SSHConnector):
+        transport = host.connector.client.get_transport()
+        logger.info(f"paramiko cipher: {transport.local_cipher}, mac {transport.local_mac}")
+    with open(os.devnull, "wb") as sink:
+        download(f"head -c {size} /dev/zero", sink, f"{host.name}: raw ssh", total=size)
+
+
+def raw_ssh_deploy() -> None:
+    from pyinfra import host
+    from pyinfra.operations import python
+
+    size = int(host.data.get("raw_ssh_bytes") or RAW_SSH_BYTES)
+    python.call(name=f"Stream {size} bytes of zeros over SSH", function=_stream_zeros, size=size)
+
+
+if __name__ == "builtins":
+    raw_ssh_deploy()
+elif __name__ == "__main__":
+    try:
+        main()
+    except BenchError as error:
+        sys.exit(f"benchmark failed: {error}")

@@ -1,0 +1,312 @@
+"""Backups and restores under bad input and faults: one clear line, nothing changed or lost,
+no backup that looks complete."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shlex
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tasks.archive import manifest_bytes
+from tests.harness.docker_cli import docker
+from tests.harness.hosts import HostPool, TargetHost
+from tests.harness.images import docker_ready_image
+from tests.harness.pyinfra_run import PROJECT, PYINFRA, pyinfra
+from tests.integration.backups import backups_in, fingerprint, seed
+from tests.integration.stack import psql, stack_inventory
+
+# Enough data that a dump and a transfer take a few seconds: room to pull the plug mid-way.
+BIG_TABLE = """
+CREATE TABLE bulk (id serial PRIMARY KEY, payload text);
+INSERT INTO bulk (payload)
+SELECT string_agg(md5(i::text || '-' || j::text), '') FROM generate_series(1, 60000) AS i,
+       generate_series(1, 128) AS j GROUP BY i;
+"""
+
+
+@pytest.fixture(scope="module")
+def prod(pool: HostPool, base_images, distro_docker_data) -> tuple[TargetHost, Path]:
+    (host,) = pool.start(docker_ready_image(), prefix="fault")
+    inventory = stack_inventory(pool, [host], "prod", base_images, distro_docker_data)
+    run = pyinfra(inventory, "deploy.py")
+    assert run.returncode == 0, run.stderr[-3000:]
+    seed(host, f"{host.name}.prod.dfr.test")
+    psql(host, BIG_TABLE, user="dfr")
+    return host, inventory
+
+
+@pytest.fixture(scope="module")
+def good_backup(prod, tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("good")
+    run = pyinfra(prod[1], "tasks/backup.py", data={"backup_dir": directory})
+    assert run.returncode == 0, run.stderr[-3000:]
+    (archive,) = backups_in(directory)
+    return archive
+
+
+@pytest.fixture
+def state(prod):
+    """The live state before a test; the test asserts it is unchanged afterwards."""
+    host = prod[0]
+    before = _live_state(host)
+    yield before
+    assert _live_state(host) == before
+
+
+def _live_state(host: TargetHost) -> dict:
+    return {
+        "data": fingerprint(host),
+        "databases": psql(
+            host, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database", db="postgres"
+        ),
+        "odoo healthy": "(healthy)"
+        in host.exec(
+            "docker ps --filter label=com.docker.compose.service=odoo --format '{{.Status}}'"
+        ),
+        "host backups": host.exec("ls /var/backups/dfr/prod | grep -v incoming || true"),
+    }
+
+
+def _refused(run, message: str) -> None:
+    assert run.returncode != 0
+    error = run.last_error_line()
+    assert error.startswith("--> pyinfra error"), run.stderr[-2000:]
+    assert message in error, error
+    assert "Traceback" not in run.output
+
+
+def _rebuilt(source: Path, dest: Path, change) -> Path:
+    """A copy of a backup whose members are passed through ``change(name, data, manifest)``."""
+    with tarfile.open(source) as tar:
+        members = {
+            m.name.removeprefix("./"): tar.extractfile(m).read()
+            for m in tar.getmembers()
+            if m.isfile()
+        }
+    manifest = json.loads(members.pop("manifest.json"))
+    for name in list(members):
+        members[name] = change(name, members[name], manifest)
+    with tarfile.open(dest, "w") as tar:
+        for name, data in [*members.items(), ("manifest.json", manifest_bytes(manifest))]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return dest
+
+
+def _restore(prod, backup_file, **data):
+    return pyinfra(
+        prod[1], "tasks/restore.py", data={"backup_file": backup_file, "confirm": "prod", **data}
+    )
+
+
+def test_backup_file_missing(prod, state):
+    _refused(
+        pyinfra(prod[1], "tasks/restore.py", data={"confirm": "prod"}),
+        "backup_file is not set: add --data backup_file=PATH",
+    )
+
+
+def test_backup_file_not_found(prod, state, tmp_path):
+    _refused(_restore(prod, tmp_path / "nope.dfrbak"), "not found")
+
+
+def test_not_a_backup(prod, state, tmp_path):
+    junk = tmp_path / "junk.dfrbak"
+    junk.write_bytes(b"this is not a backup\n" * 1000)
+    _refused(_restore(prod, junk), "is not a backup")
+
+
+def test_truncated_backup(prod, state, good_backup, tmp_path):
+    cut = tmp_path / "cut.dfrbak"
+    cut.write_bytes(good_backup.read_bytes()[: good_backup.stat().st_size // 2])
+    _refused(_restore(prod, cut), "is truncated")
+
+
+def test_part_whose_sha256_does_not_match(prod, state, good_backup, tmp_path):
+    def flip(name, data, manifest):
+        return data[:-1] + bytes([data[-1] ^ 1]) if name == "filestore.tar.zst" else data
+
+    bad = _rebuilt(good_backup, tmp_path / "flipped.dfrbak", flip)
+    _refused(_restore(prod, bad), "filestore.tar.zst does not match its sha256")
+
+
+def test_manifest_from_another_odoo_major(prod, state, good_backup, tmp_path):
+    def older(name, data, manifest):
+        manifest["major_version"] = "17.0"
+        return data
+
+    bad = _rebuilt(good_backup, tmp_path / "odoo17.dfrbak", older)
+    _refused(_restore(prod, bad), "was made by Odoo 17.0, this stack runs Odoo 18.0")
+
+
+def test_production_restore_without_confirmation(prod, state, good_backup):
+    run = pyinfra(prod[1], "tasks/restore.py", data={"backup_file": good_backup})
+    _refused(run, "add --data confirm=prod to go ahead")
+
+
+def test_not_enough_free_disk_on_the_host(prod, state, good_backup):
+    host = prod[0]
+    host.exec(
+        "mkdir -p /mnt/small && mount -t tmpfs -o size=1m tmpfs /mnt/small && "
+        "mount --bind /mnt/small /var/backups/dfr/prod"
+    )
+    try:
+        _refused(_restore(prod, good_backup), "free some space first")
+    finally:
+        host.exec("umount /var/backups/dfr/prod; umount /mnt/small")
+
+
+def test_pg_restore_failing_half_way_leaves_the_live_database(prod, state, good_backup, tmp_path):
+    def corrupt(name, data, manifest):
+        if name.startswith("database/") and name.endswith(".dat.zst") and len(data) > 1000:
+            data = data[: len(data) // 2] + b"\0" * (len(data) - len(data) // 2)
+            manifest["files"][name] = {"size": len(data), "sha256": _sha(data)}
+        return data
+
+    bad = _rebuilt(good_backup, tmp_path / "corrupt.dfrbak", corrupt)
+    run = _restore(prod, bad)
+    assert run.returncode != 0
+    assert "the live database and filestore were not touched" in run.stderr
+    assert "dfr_restore_" not in psql(
+        prod[0], "SELECT string_agg(datname, ',') FROM pg_database", db="postgres"
+    )
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _while_running(prod, args: list[str], process: str, action: str) -> subprocess.Popen:
+    """Run pyinfra while a watcher on the host does ``action`` as soon as ``process`` runs."""
+    host = prod[0]
+    pattern = f"[{process[0]}]{process[1:]}"  # does not match the watcher's own command line
+    watcher = (
+        "rm -f /tmp/fault.done; for i in $(seq 1 6000); do "
+        f"if pgrep -f {shlex.quote(pattern)} >/dev/null; then echo done > /tmp/fault.done; "
+        f"{action}; exit 0; fi; sleep 0.02; done"
+    )
+    docker("exec", "-d", host.container, "sh", "-c", watcher)
+    run = subprocess.Popen(
+        [str(PYINFRA), "-y", str(prod[1]), *args],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, stderr = run.communicate(timeout=600)
+    fired = host.exec("cat /tmp/fault.done 2>/dev/null || true") == "done"
+    assert fired, f"the fault never fired; pyinfra said: {stderr[-1500:]}"
+    return run
+
+
+def _no_complete_backup(directory: Path, host: TargetHost, before: str) -> None:
+    assert list(directory.iterdir()) == []
+    assert host.exec("ls /var/backups/dfr/prod | grep -v incoming || true") == before
+
+
+KILL_POSTGRES = "docker kill $(docker ps -q -f label=com.docker.compose.service=postgres)"
+# The transfer is frozen first so the cut lands mid-stream however fast the network is; the
+# brackets keep pkill from matching its own command line.
+CUT_SSH = "pkill -STOP -f {pattern}; pkill -f '[s]shd: dfr'; sleep 1; pkill -CONT -f {pattern}"
+
+
+def test_postgres_killed_during_backup(prod, tmp_path):
+    host = prod[0]
+    before = _live_state(host)
+    run = _while_running(
+        prod,
+        ["tasks/backup.py", "--data", f"backup_dir={tmp_path}"],
+        "pg_dump -d dfr",
+        KILL_POSTGRES,
+    )
+    assert run.returncode != 0
+    _no_complete_backup(tmp_path, host, before["host backups"])
+    host.exec("cd /opt/dfr/prod && docker compose -p dfr-prod up -d --wait >/dev/null 2>&1")
+    assert _live_state(host) == before
+
+
+def test_ssh_cut_during_backup_stream(prod, tmp_path):
+    host = prod[0]
+    before = _live_state(host)
+    run = _while_running(
+        prod,
+        ["tasks/backup.py", "--data", f"backup_dir={tmp_path}"],
+        "tar -C /var/backups/dfr/prod/prod-dfr",
+        CUT_SSH.format(pattern="'[t]ar -C /var/backups/dfr/prod/prod-dfr'"),
+    )
+    assert run.returncode != 0
+    assert list(tmp_path.iterdir()) == []  # neither a .dfrbak nor a .partial here
+    after = _live_state(host)
+    # The host's own copy was complete and checked before the stream began: it stays, valid.
+    new_copies = set(after.pop("host backups").split()) - set(before.pop("host backups").split())
+    for name in new_copies:
+        assert host.exec(f"test -s /var/backups/dfr/prod/{name}/manifest.json && echo ok") == "ok"
+    assert after == before
+
+
+def test_ssh_cut_during_restore_upload(prod, state, good_backup):
+    run = _while_running(
+        prod,
+        ["tasks/restore.py", "--data", f"backup_file={good_backup}", "--data", "confirm=prod"],
+        "incoming/",
+        CUT_SSH.format(pattern="'[c]at > /var/backups'"),
+    )
+    assert run.returncode != 0
+    complete = prod[0].exec("ls /var/backups/dfr/prod/incoming | grep -v partial || true")
+    assert complete == ""
+
+
+def test_disk_filling_during_backup(prod, tmp_path):
+    host = prod[0]
+    before = _live_state(host)
+    restart_pg = (
+        "cd /opt/dfr/prod && docker compose -p dfr-prod restart postgres >/dev/null "
+        "2>&1 && docker compose -p dfr-prod up -d --wait >/dev/null 2>&1"
+    )
+    host.exec(
+        "mkdir -p /mnt/tiny && mount -t tmpfs -o size=2m tmpfs /mnt/tiny && "
+        "cp -a /var/backups/dfr/prod/. /mnt/tiny/ 2>/dev/null; "
+        f"mount --bind /mnt/tiny /var/backups/dfr/prod && {restart_pg}"
+    )
+    try:
+        run = pyinfra(prod[1], "tasks/backup.py", data={"backup_dir": tmp_path})
+        assert run.returncode != 0
+        assert list(tmp_path.iterdir()) == []
+        assert host.exec("ls -a /var/backups/dfr/prod | grep -c partial || true") == "0"
+    finally:
+        host.exec(f"umount /var/backups/dfr/prod; umount /mnt/tiny; {restart_pg}")
+    assert _live_state(host) == before
+
+
+def test_scheduled_backup_runs_on_the_host_and_its_failures_are_visible(prod):
+    host = prod[0]
+    unit = "dfr-backup-prod"
+    assert host.exec(f"systemctl is-enabled {unit}.timer") == "enabled"
+    assert host.exec(f"systemctl is-active {unit}.timer") == "active"
+    newest = "ls -t /var/backups/dfr/prod | grep dfrbak | head -n1"
+    before = host.exec(newest)
+    host.exec(f"systemctl start {unit}.service")  # a oneshot: returns when the backup is done
+    assert host.exec(f"systemctl show -p Result --value {unit}.service") == "success"
+    made = host.exec(newest)
+    assert made != before
+    assert host.exec(f"test -s /var/backups/dfr/prod/{made}/manifest.json && echo ok") == "ok"
+    assert "dfr-retention: kept" in host.exec(f"journalctl -u {unit}.service -o cat --no-pager")
+
+    host.exec("docker stop $(docker ps -q -f label=com.docker.compose.service=postgres)")
+    try:
+        status = host.exec(f"systemctl start {unit}.service; echo $?")
+        assert status != "0"
+        assert host.exec(f"systemctl show -p Result --value {unit}.service") == "exit-code"
+        assert host.exec(f"systemctl is-failed {unit}.service || true") == "failed"
+        journal = host.exec(f"journalctl -u {unit}.service -o cat --no-pager")
+        assert "ERROR: the postgres container of dfr-prod is not running" in journal
+        assert host.exec(newest) == made
+    finally:
+        host.exec("cd /opt/dfr/prod && docker compose -p dfr-prod up -d --wait >/dev/null 2>&1")
