@@ -33,6 +33,21 @@ def pool(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) -> Itera
     hosts.close()
 
 
+@pytest.fixture(scope="module")
+def start_hosts(pool: HostPool):
+    """Start hosts for one test module; they are removed when the module is done."""
+    started: list[TargetHost] = []
+
+    def start(image: str, count: int = 1, prefix: str = "host") -> list[TargetHost]:
+        hosts = pool.start(image, count=count, prefix=prefix)
+        started.extend(hosts)
+        return hosts
+
+    yield start
+    for host in started:
+        pool.remove(host)
+
+
 @pytest.fixture(scope="session")
 def base_images() -> dict[str, str]:
     """Stand-ins for odoo:18.0, postgres:17 and nginx:stable, uploaded to hosts as base images."""

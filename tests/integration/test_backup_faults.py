@@ -31,8 +31,8 @@ SELECT string_agg(md5(i::text || '-' || j::text), '') FROM generate_series(1, 60
 
 
 @pytest.fixture(scope="module")
-def prod(pool: HostPool, base_images, distro_docker_data) -> tuple[TargetHost, Path]:
-    (host,) = pool.start(docker_ready_image(), prefix="fault")
+def prod(start_hosts, pool: HostPool, base_images, distro_docker_data) -> tuple[TargetHost, Path]:
+    (host,) = start_hosts(docker_ready_image(), prefix="fault")
     inventory = stack_inventory(pool, [host], "prod", base_images, distro_docker_data)
     run = pyinfra(inventory, "deploy.py")
     assert run.returncode == 0, run.stderr[-3000:]

@@ -18,8 +18,8 @@ from tests.integration.stack import curl, psql, stack_inventory
 
 
 @pytest.fixture(scope="module")
-def prod(pool: HostPool, base_images, distro_docker_data) -> tuple[TargetHost, Path]:
-    (host,) = pool.start(docker_ready_image(), prefix="bprod")
+def prod(start_hosts, pool: HostPool, base_images, distro_docker_data) -> tuple[TargetHost, Path]:
+    (host,) = start_hosts(docker_ready_image(), prefix="bprod")
     inventory = stack_inventory(pool, [host], "prod", base_images, distro_docker_data)
     run = pyinfra(inventory, "deploy.py")
     assert run.returncode == 0, run.stderr[-3000:]
@@ -28,8 +28,10 @@ def prod(pool: HostPool, base_images, distro_docker_data) -> tuple[TargetHost, P
 
 
 @pytest.fixture(scope="module")
-def staging(pool: HostPool, base_images, distro_docker_data) -> tuple[TargetHost, Path]:
-    (host,) = pool.start(docker_ready_image(), prefix="bstaging")
+def staging(
+    start_hosts, pool: HostPool, base_images, distro_docker_data
+) -> tuple[TargetHost, Path]:
+    (host,) = start_hosts(docker_ready_image(), prefix="bstaging")
     inventory = stack_inventory(pool, [host], "staging", base_images, distro_docker_data)
     run = pyinfra(inventory, "deploy.py")
     assert run.returncode == 0, run.stderr[-3000:]

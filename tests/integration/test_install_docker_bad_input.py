@@ -13,8 +13,8 @@ DEPLOY = "tests/integration/deploys/install_docker.py"
 
 
 @pytest.fixture(scope="module")
-def target(pool: HostPool) -> TargetHost:
-    (host,) = pool.start(target_image(), prefix="badinput")
+def target(start_hosts, pool: HostPool) -> TargetHost:
+    (host,) = start_hosts(target_image(), prefix="badinput")
     return host
 
 

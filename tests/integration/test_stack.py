@@ -22,8 +22,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def target(pool: HostPool) -> TargetHost:
-    (host,) = pool.start(docker_ready_image(), prefix="prod")
+def target(start_hosts, pool: HostPool) -> TargetHost:
+    (host,) = start_hosts(docker_ready_image(), prefix="prod")
     return host
 
 
@@ -74,7 +74,7 @@ def test_https_answers_health_through_nginx(first_run, target, domain):
     reply = curl(target, domain, f"https://{domain}/web/health", "-i")
     assert reply.returncode == 0, reply.stderr
     assert reply.stdout.startswith("HTTP/2 200") or reply.stdout.startswith("HTTP/1.1 200")
-    assert json.loads(reply.stdout.split("\n\n", 1)[1]) == {"status": "pass"}
+    assert json.loads(re.split(r"\r?\n\r?\n", reply.stdout, maxsplit=1)[1]) == {"status": "pass"}
     assert re.search(r"(?i)strict-transport-security: max-age=31536000", reply.stdout)
 
 

@@ -12,8 +12,8 @@ from tests.integration.stack import stack_data
 
 
 @pytest.fixture(scope="module")
-def target(pool: HostPool) -> TargetHost:
-    (host,) = pool.start(docker_ready_image(), prefix="refuse")
+def target(start_hosts, pool: HostPool) -> TargetHost:
+    (host,) = start_hosts(docker_ready_image(), prefix="refuse")
     return host
 
 

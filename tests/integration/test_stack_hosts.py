@@ -11,8 +11,8 @@ from tests.integration.stack import curl, stack_inventory
 
 
 @pytest.fixture(scope="module")
-def two_hosts(pool: HostPool):
-    return pool.start(docker_ready_image(), count=2, prefix="staging")
+def two_hosts(start_hosts, pool: HostPool):
+    return start_hosts(docker_ready_image(), count=2, prefix="staging")
 
 
 def test_two_hosts_deploy_in_one_run_each_with_its_own_domain_and_certificate(
