@@ -28,6 +28,7 @@ from tasks.backup_tools import install_backup_tools
 from tasks.errors import SettingsError
 from tasks.facts import FreeBytes
 from tasks.settings import Settings
+from tasks.stack import check_health_through_nginx, stack_settings
 from tasks.transfer import upload
 
 
@@ -63,14 +64,7 @@ def restore(settings: Settings, backup: BackupSettings, backup_file: Path) -> No
         name=f"Restore {backup_file.name} into a new database, check it, swap it in",
         commands=[f"{settings.stack_dir}/bin/dfr-restore {name} {' '.join(options)}".strip()],
     )
-    server.shell(
-        name=f"Check {settings.url}web/health through nginx",
-        commands=[
-            f"curl -fsS -k --retry 10 --retry-delay 3 --retry-all-errors "
-            f"--resolve {settings.domain}:{settings.https_port}:127.0.0.1 "
-            f"{settings.url}web/health"
-        ],
-    )
+    check_health_through_nginx(settings)
 
 
 def _as_tar(backup_file: Path) -> Path:
@@ -83,8 +77,6 @@ def _as_tar(backup_file: Path) -> Path:
 
 
 def restore_entry() -> None:
-    from tasks.stack import stack_settings
-
     value = host.data.get("backup_file")
     if not value:
         raise SettingsError(

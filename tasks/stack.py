@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from io import StringIO
+from typing import Any
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
@@ -116,17 +118,22 @@ def deploy_stack(settings: Settings) -> None:
         project=settings.project,
         inputs=[odoo_conf, nginx_conf, compose_file, *secrets, *tls],
     )
-    server.shell(
+    check_health_through_nginx(settings, _if=up.did_change)
+    logger.info(
+        f"{host.name}: DFR {settings.env} is served at {settings.url} (log in at /web/login)"
+    )
+
+
+def check_health_through_nginx(settings: Settings, **arguments: Any) -> OperationMeta:
+    """``/web/health`` over HTTPS through the host's own nginx, retried while Odoo starts."""
+    return server.shell(
         name=f"Check {settings.url}web/health through nginx",
         commands=[
             f"curl -fsS -k --retry 10 --retry-delay 3 --retry-all-errors "
             f"--resolve {settings.domain}:{settings.https_port}:127.0.0.1 "
             f"{settings.url}web/health"
         ],
-        _if=up.did_change,
-    )
-    logger.info(
-        f"{host.name}: DFR {settings.env} is served at {settings.url} (log in at /web/login)"
+        **arguments,
     )
 
 
