@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from io import StringIO
 from typing import Any
 
@@ -63,6 +64,10 @@ def deploy_stack(settings: Settings) -> None:
     images_on_host(settings)
     images = planned_images(settings)
 
+    # Rendered once: uploaded below and hashed into the compose labels (pbkdf2 is slow).
+    odoo_secrets = odoo_secrets_conf(settings)
+    odoo_conf_text = render("odoo.conf.j2", settings)
+    nginx_conf_text = render("nginx/dfr.conf.j2", settings)
     staging_dir = private_upload_dir()
     secrets = [
         secret_file(
@@ -74,20 +79,20 @@ def deploy_stack(settings: Settings) -> None:
         for name, content in (
             ("postgres_password", settings.secrets.postgres_password),
             ("db_password", settings.secrets.db_password),
-            ("odoo_secrets.conf", odoo_secrets_conf(settings)),
+            ("odoo_secrets.conf", odoo_secrets),
         )
     ]
     tls = _tls_files(settings, staging_dir)
     odoo_conf = files.put(
         name="Odoo configuration (odoo.conf)",
-        src=StringIO(render("odoo.conf.j2", settings)),
+        src=StringIO(odoo_conf_text),
         dest=f"{base}/config/odoo.conf",
         mode="0644",
         create_remote_dir=False,
     )
     nginx_conf = files.put(
         name="Nginx site (dfr.conf)",
-        src=StringIO(render("nginx/dfr.conf.j2", settings)),
+        src=StringIO(nginx_conf_text),
         dest=f"{base}/config/nginx/dfr.conf",
         mode="0644",
         create_remote_dir=False,
@@ -100,7 +105,10 @@ def deploy_stack(settings: Settings) -> None:
                 settings,
                 images={name: image.tag for name, image in images.items()},
                 odoo_memory_limit=_odoo_memory_limit(settings),
-                config_sha=_config_sha(settings),
+                config_sha={
+                    "odoo": _sha(odoo_conf_text, odoo_secrets),
+                    "nginx": _sha(nginx_conf_text, str(settings.tls)),
+                },
             )
         ),
         dest=f"{base}/compose.yaml",
@@ -167,14 +175,6 @@ def _odoo_memory_limit(settings: Settings) -> str:
     return f"{per_process * processes // (1024 * 1024)}m"
 
 
-def _config_sha(settings: Settings) -> dict[str, str]:
-    """Hashes of what each container reads from mounted files: a change recreates it."""
-    import hashlib
-
-    def sha(*parts: str) -> str:
-        return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-
-    return {
-        "odoo": sha(render("odoo.conf.j2", settings), odoo_secrets_conf(settings)),
-        "nginx": sha(render("nginx/dfr.conf.j2", settings), str(settings.tls)),
-    }
+def _sha(*parts: str) -> str:
+    """A label value that changes with what a container reads from mounted files."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]

@@ -80,22 +80,15 @@ class HostPool:
         docker(
             "network",
             "create",
-            "--label",
-            LABEL,
-            "--label",
-            self._run_label,
-            "--label",
-            self._owner_label,
+            *self._labels,
             self.network,
         )
 
     @property
-    def _run_label(self) -> str:
-        return f"{LABEL}.run={self.run_id}"
-
-    @property
-    def _owner_label(self) -> str:
-        return f"{LABEL}.pid={os.getpid()}"
+    def _labels(self) -> list[str]:
+        """Every object of the run: found by label, by run, and by the process that owns it."""
+        owner = f"{LABEL}.pid={os.getpid()}"
+        return ["--label", LABEL, "--label", f"{LABEL}.run={self.run_id}", "--label", owner]
 
     def start(self, image: str, count: int = 1, prefix: str = "host") -> list[TargetHost]:
         started = [
@@ -112,12 +105,7 @@ class HostPool:
         docker(
             "volume",
             "create",
-            "--label",
-            LABEL,
-            "--label",
-            self._run_label,
-            "--label",
-            self._owner_label,
+            *self._labels,
             volume,
         )
         common = [
@@ -127,12 +115,7 @@ class HostPool:
             container,
             "--hostname",
             name,
-            "--label",
-            LABEL,
-            "--label",
-            self._run_label,
-            "--label",
-            self._owner_label,
+            *self._labels,
             "--network",
             self.network,
             "--tmpfs",
