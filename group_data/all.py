@@ -25,6 +25,9 @@ secrets_file = None  # default secrets/<env>.env; the DFR_* environment variable
 image_source = "registry"
 odoo_base_image = "odoo:18.0"
 postgres_base_image = "postgres:17"  # 16+ so pg_dump can compress with zstd
+# postgresql.conf settings after templates/postgresql.conf.j2's own (sizes, WAL level …),
+# e.g. {"shared_buffers": "4GB", "wal_level": "replica", "max_wal_senders": 10}.
+postgres_options = {}
 nginx_base_image = "nginx:stable"
 
 # Odoo

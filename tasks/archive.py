@@ -32,8 +32,15 @@ def verify(path: Path) -> dict[str, Any]:
         )
     if zipfile.is_zipfile(path):
         return _verify_zip(path)
+    with path.open("rb") as handle:
+        return verify_tar_stream(handle, f"backup_file {path}")
+
+
+def verify_tar_stream(stream: BinaryIO, what: str) -> dict[str, Any]:
+    """Read a dfr tar once, front to back, checking every part against its manifest (which may
+    come anywhere in the tar); return the manifest. ``what`` names the archive in errors."""
     try:
-        with tarfile.open(path, "r:") as tar:
+        with tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20) as tar:
             sums, manifest = {}, None
             for member in tar:
                 if not member.isfile():
@@ -47,20 +54,45 @@ def verify(path: Path) -> dict[str, Any]:
                     sums[name] = (member.size, _sha256(handle))
     except (tarfile.TarError, EOFError) as error:
         kind = "truncated" if "unexpected end" in str(error).lower() else "not a backup"
-        raise ArchiveError(f"backup_file {path} is {kind} ({error})") from None
+        raise ArchiveError(f"{what} is {kind} ({error})") from None
     except json.JSONDecodeError:
-        raise ArchiveError(f"backup_file {path} has an unreadable manifest.json") from None
+        raise ArchiveError(f"{what} has an unreadable manifest.json") from None
     if manifest is None or "files" not in manifest:
-        raise ArchiveError(f"backup_file {path} is not a backup: it has no dfr manifest.json")
+        raise ArchiveError(f"{what} is not a backup: it has no dfr manifest.json")
     for name, expected in manifest["files"].items():
         found = sums.get(name)
         if found is None:
-            raise ArchiveError(f"backup_file {path} is truncated: {name} is missing")
+            raise ArchiveError(f"{what} is truncated: {name} is missing")
         if found != (expected["size"], expected["sha256"]):
-            raise ArchiveError(
-                f"backup_file {path}: {name} does not match its sha256 in the manifest"
-            )
-    _check_major(path, manifest)
+            raise ArchiveError(f"{what}: {name} does not match its sha256 in the manifest")
+    _check_major(what, manifest)
+    return manifest
+
+
+def stored_manifest(path: Path) -> bytes | None:
+    """A dfr tar's manifest.json as stored, read without reading the parts; None for anything
+    else. It names every part by its sha256: equal manifests mean equal backups."""
+    if not path.is_file() or zipfile.is_zipfile(path):
+        return None
+    try:
+        with tarfile.open(path, "r:") as tar:
+            for member in tar:
+                if member.isfile() and member.name.removeprefix("./") == "manifest.json":
+                    handle = tar.extractfile(member)
+                    assert handle is not None
+                    return handle.read()
+    except (tarfile.TarError, EOFError, OSError):
+        return None
+    return None
+
+
+def checked_manifest(raw: bytes, what: str) -> dict[str, Any]:
+    """A stored manifest whose parts are checked elsewhere (on the host that holds them)."""
+    try:
+        manifest = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ArchiveError(f"{what} has an unreadable manifest.json") from None
+    _check_major(what, manifest)
     return manifest
 
 
@@ -78,15 +110,15 @@ def _verify_zip(path: Path) -> dict[str, Any]:
             manifest = json.loads(archive.read("manifest.json"))
     except (zipfile.BadZipFile, EOFError, OSError) as error:
         raise ArchiveError(f"backup_file {path} is truncated or corrupt ({error})") from None
-    _check_major(path, manifest)
+    _check_major(f"backup_file {path}", manifest)
     return manifest
 
 
-def _check_major(path: Path, manifest: dict[str, Any]) -> None:
+def _check_major(what: str, manifest: dict[str, Any]) -> None:
     major = str(manifest.get("major_version") or "")
     if major != ODOO_MAJOR:
         raise ArchiveError(
-            f"backup_file {path} was made by Odoo {major or 'of unknown version'}, this stack "
+            f"{what} was made by Odoo {major or 'of unknown version'}, this stack "
             f"runs Odoo {ODOO_MAJOR}: migrate it with Odoo's upgrade tools first"
         )
 

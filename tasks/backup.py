@@ -18,7 +18,7 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import python
 
-from tasks.archive import tar_to_odoo_zip, verify
+from tasks.archive import tar_to_odoo_zip, verify, verify_tar_stream
 from tasks.backup_settings import BackupSettings, backup_settings
 from tasks.backup_tools import install_backup_tools
 from tasks.errors import SettingsError
@@ -65,8 +65,13 @@ def _back_up(settings: Settings, backup: BackupSettings, archive_format: str) ->
     )
     try:
         with partial.open("wb") as handle:
-            download(f"{tool} stream {name}", handle, f"{host.name}: {name}", total=int(size))
-        verify(partial)
+            download(
+                f"{tool} stream {name}",
+                handle,
+                f"{host.name}: {name}",
+                total=int(size),
+                check=lambda stream: verify_tar_stream(stream, f"the backup stream of {name}"),
+            )
         if archive_format == "odoo-zip":
             zipped = final.with_name(final.name + ".partial")
             zipped.touch(mode=0o600)

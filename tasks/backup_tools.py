@@ -24,12 +24,17 @@ def install_backup_tools(settings: Settings, backup: BackupSettings) -> None:
     files.directory(name="Backup directory", path=backup.host_dir, mode="0711")
     files.directory(name="Restore uploads", path=f"{backup.host_dir}/incoming", mode="0700")
     files.directory(name="Scripts directory", path=f"{settings.stack_dir}/bin", mode="0755")
-    for script in ("dfr-backup", "dfr-restore", "dfr-retention"):
+    for script, mode in (
+        ("dfr-common", "0644"),  # sourced by the other two
+        ("dfr-backup", "0755"),
+        ("dfr-restore", "0755"),
+        ("dfr-retention", "0755"),
+    ):
         files.put(
             name=f"Script {script}",
             src=str(SCRIPTS / f"{script}.sh"),
             dest=f"{settings.stack_dir}/bin/{script}",
-            mode="0755",
+            mode=mode,
             create_remote_dir=False,
         )
     files.put(

@@ -22,6 +22,15 @@ def odoo_value(value: Any) -> str:
     return str(value)
 
 
+def postgres_value(value: str | int | float | bool) -> str:
+    """postgresql.conf syntax: on/off, bare numbers, strings in single quotes."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, int | float):
+        return str(value)
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -31,6 +40,7 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["odoo_value"] = odoo_value
+    env.filters["postgres_value"] = postgres_value
     env.filters["regex_escape"] = re.escape
     return env
 

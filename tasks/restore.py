@@ -5,7 +5,8 @@
     ... --data drop_old=true      remove the previous database instead of keeping it
 
 The archive (a dfr backup, or a zip from Odoo's database manager) is checked here against its
-manifest, uploaded, checked again on the host, restored into a new database with the server's
+manifest, uploaded and unpacked as it arrives (not at all when the host still keeps this very
+backup), checked again on the host, restored into a new database with the server's
 own pg_restore (--exit-on-error), its filestore alongside; the new database is checked
 (Odoo's tables, module rows, every attachment's file), neutralized outside production, and only
 then swapped in while Odoo is stopped. The previous database and filestore are kept as
@@ -14,15 +15,18 @@ then swapped in while Odoo is stopped. The previous database and filestore are k
 
 from __future__ import annotations
 
+import hashlib
+import shlex
 import tempfile
 import zipfile
 from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import Sha256File
 from pyinfra.operations import python, server
 
-from tasks.archive import verify, zip_to_tar
+from tasks.archive import checked_manifest, stored_manifest, verify, zip_to_tar
 from tasks.backup_settings import BackupSettings, backup_settings
 from tasks.backup_tools import install_backup_tools
 from tasks.errors import SettingsError
@@ -38,9 +42,15 @@ def restore(settings: Settings, backup: BackupSettings, backup_file: Path) -> No
         raise SettingsError(
             "restore replaces production's live database: add --data confirm=prod to go ahead"
         )
-    manifest = verify(backup_file)
-    archive = _as_tar(backup_file)
-    needed = 2 * archive.stat().st_size + int(manifest.get("database_bytes") or 0)
+    kept = _kept_on_host(backup, backup_file)
+    if kept is not None:
+        # Restored from the host's own copy, whose every part is checked there.
+        manifest, archive = checked_manifest(kept, f"backup_file {backup_file}"), backup_file
+    else:
+        manifest, archive = verify(backup_file), _as_tar(backup_file)
+    name = backup_file.name.removesuffix(".zip") + (".tar" if archive != backup_file else "")
+    size = archive.stat().st_size
+    needed = (0 if kept else size) + size + int(manifest.get("database_bytes") or 0)
     free = host.get_fact(FreeBytes, path=backup.host_dir)
     if free < needed:
         raise SettingsError(
@@ -49,22 +59,36 @@ def restore(settings: Settings, backup: BackupSettings, backup_file: Path) -> No
         )
 
     install_backup_tools(settings, backup)
-    name = backup_file.name.removesuffix(".zip") + (".tar" if archive != backup_file else "")
-    python.call(
-        name=f"Upload {backup_file.name} ({archive.stat().st_size / 1e6:,.1f} MB)",
-        function=upload,
-        src=archive,
-        remote_path=f"{backup.host_dir}/incoming/{name}",
-        label=f"{host.name}: upload {backup_file.name}",
-    )
+    if kept is not None:
+        source, where = name, "the copy the host kept of it (same manifest: not uploaded)"
+    else:
+        source, where = f"incoming/{name}", "the upload"
+        python.call(
+            name=f"Upload {backup_file.name} ({size / 1e6:,.1f} MB), unpacked as it arrives",
+            function=upload,
+            src=archive,
+            remote_path=f"{backup.host_dir}/{source}",
+            label=f"{host.name}: upload {backup_file.name}",
+            unpack=True,
+        )
     options = [] if settings.is_prod else ["--neutralize"]
     if host.data.get("drop_old"):
         options.append("--drop-old")
     server.shell(
-        name=f"Restore {backup_file.name} into a new database, check it, swap it in",
-        commands=[f"{settings.stack_dir}/bin/dfr-restore {name} {' '.join(options)}".strip()],
+        name=f"Restore {backup_file.name} from {where} into a new database, check it, swap it in",
+        commands=[shlex.join([f"{settings.stack_dir}/bin/dfr-restore", source, *options])],
     )
     check_health_through_nginx(settings)
+
+
+def _kept_on_host(backup: BackupSettings, backup_file: Path) -> bytes | None:
+    """The manifest of ``backup_file`` if the host still holds this very backup (dfr-backup
+    keeps a copy under the same name): then nothing needs uploading."""
+    raw = stored_manifest(backup_file)
+    if raw is None:
+        return None
+    path = f"{backup.host_dir}/{backup_file.name}/manifest.json"
+    return raw if host.get_fact(Sha256File, path=path) == hashlib.sha256(raw).hexdigest() else None
 
 
 def _as_tar(backup_file: Path) -> Path:

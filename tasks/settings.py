@@ -19,6 +19,7 @@ from tasks.secrets import Secrets, load_secrets
 ENVIRONMENTS = ("dev", "staging", "prod")
 IMAGE_SOURCES = ("registry", "upload")
 _DB_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")  # what Odoo's database manager accepts
+_PG_SETTING = re.compile(r"^[a-z_][a-z0-9_.]*$")
 _DOMAIN = re.compile(r"^(localhost|([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}|[0-9.]+)$")
 
 
@@ -45,6 +46,7 @@ class Settings:
     max_cron_threads: int
     odoo_limits: dict[str, int]
     odoo_options: dict[str, Any]
+    postgres_options: dict[str, str | int | float | bool]
     odoo_modules: tuple[str, ...]
     odoo_demo: bool
     addons_src: Path
@@ -123,6 +125,7 @@ def load_settings(data: Any, host_facts: dict[str, int] | None = None) -> Settin
         max_cron_threads=sizing.max_cron_threads,
         odoo_limits={k: _int(data, k) for k in _LIMITS},
         odoo_options=options,
+        postgres_options=_postgres_options(data),
         odoo_modules=tuple(data.get("odoo_modules") or ()),
         odoo_demo=bool(data.get("odoo_demo")),
         addons_src=addons,
@@ -173,6 +176,18 @@ def _workers(data: Any, facts: dict[str, int]) -> WorkerSizing:
     if workers == 1:
         raise SettingsError("odoo_workers = 1 disables PDF printing in Odoo: use 0, 2 or more")
     return WorkerSizing(workers, crons)
+
+
+def _postgres_options(data: Any) -> dict[str, str | int | float | bool]:
+    options = data.get("postgres_options") or {}
+    if not isinstance(options, dict):
+        raise SettingsError("postgres_options is not a dict of postgresql.conf settings")
+    for key, value in options.items():
+        if not isinstance(key, str) or not _PG_SETTING.match(key):
+            raise SettingsError(f"postgres_options key {key!r} is not a postgresql.conf name")
+        if not isinstance(value, str | int | float | bool):
+            raise SettingsError(f"postgres_options {key} = {value!r}: use a string or a number")
+    return dict(options)
 
 
 def _port(data: Any, key: str) -> int:

@@ -68,6 +68,7 @@ def deploy_stack(settings: Settings) -> None:
     odoo_secrets = odoo_secrets_conf(settings)
     odoo_conf_text = render("odoo.conf.j2", settings)
     nginx_conf_text = render("nginx/dfr.conf.j2", settings)
+    postgres_conf_text = render("postgresql.conf.j2", settings)
     staging_dir = private_upload_dir()
     secrets = [
         secret_file(
@@ -83,20 +84,20 @@ def deploy_stack(settings: Settings) -> None:
         )
     ]
     tls = _tls_files(settings, staging_dir)
-    odoo_conf = files.put(
-        name="Odoo configuration (odoo.conf)",
-        src=StringIO(odoo_conf_text),
-        dest=f"{base}/config/odoo.conf",
-        mode="0644",
-        create_remote_dir=False,
-    )
-    nginx_conf = files.put(
-        name="Nginx site (dfr.conf)",
-        src=StringIO(nginx_conf_text),
-        dest=f"{base}/config/nginx/dfr.conf",
-        mode="0644",
-        create_remote_dir=False,
-    )
+    configs = [
+        files.put(
+            name=name,
+            src=StringIO(text),
+            dest=f"{base}/config/{path}",
+            mode="0644",
+            create_remote_dir=False,
+        )
+        for name, text, path in (
+            ("PostgreSQL configuration (postgresql.conf)", postgres_conf_text, "postgresql.conf"),
+            ("Odoo configuration (odoo.conf)", odoo_conf_text, "odoo.conf"),
+            ("Nginx site (dfr.conf)", nginx_conf_text, "nginx/dfr.conf"),
+        )
+    ]
     compose_file = files.put(
         name="Compose project (compose.yaml)",
         src=StringIO(
@@ -106,6 +107,7 @@ def deploy_stack(settings: Settings) -> None:
                 images={name: image.tag for name, image in images.items()},
                 odoo_memory_limit=_odoo_memory_limit(settings),
                 config_sha={
+                    "postgres": _sha(postgres_conf_text),
                     "odoo": _sha(odoo_conf_text, odoo_secrets),
                     "nginx": _sha(nginx_conf_text, str(settings.tls)),
                 },
@@ -124,7 +126,7 @@ def deploy_stack(settings: Settings) -> None:
         name=f"Bring {settings.project} up (healthy) when it changed",
         directory=base,
         project=settings.project,
-        inputs=[odoo_conf, nginx_conf, compose_file, *secrets, *tls],
+        inputs=[*configs, compose_file, *secrets, *tls],
     )
     check_health_through_nginx(settings, _if=up.did_change)
     logger.info(

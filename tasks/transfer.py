@@ -1,18 +1,22 @@
 """Big transfers between this machine and a host over the deploy's own SSH connection.
 
 Bytes stream through one SSH channel (or a local process for ``@local``) in 1 MiB chunks, with
-progress lines (bytes, rate, ETA), a sha256 of what passed, and the remote exit status checked.
+progress lines (bytes, rate, ETA) and the remote exit status checked. A download can be read a
+second time as it arrives, by a checker in its own thread (hashing releases the GIL), so a
+backup is verified without a second pass over the file.
 """
 
 from __future__ import annotations
 
-import hashlib
+import io
+import queue
 import shlex
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from pyinfra import host, logger
 from pyinfra.connectors.ssh import SSHConnector
@@ -58,22 +62,97 @@ def _remote(command: str) -> str:
     return f"sudo -n sh -c {shlex.quote(command)}" if host.data.get("_sudo") else command
 
 
-def download(command: str, dest: BinaryIO, label: str, total: int | None = None) -> str:
-    """Write the stdout of ``command`` (run on the host) into ``dest``; return its sha256."""
-    digest = hashlib.sha256()
+T = TypeVar("T")
+
+
+class ChunkPipe(io.RawIOBase):
+    """Chunks put by one thread, read as a byte stream by another. Once the reader is done
+    (it may stop before the end), further chunks are dropped instead of blocking the writer."""
+
+    def __init__(self, depth: int = 64) -> None:
+        super().__init__()
+        self._chunks: queue.Queue[bytes] = queue.Queue(maxsize=depth)
+        self._pending = memoryview(b"")
+        self._ended = False
+        self.reader_done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def put(self, chunk: bytes) -> None:
+        while not self.reader_done:
+            try:
+                self._chunks.put(chunk, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def end(self) -> None:
+        self.put(b"")
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if not self._pending:
+            if self._ended:
+                return 0
+            chunk = self._chunks.get()
+            if not chunk:
+                self._ended = True
+                return 0
+            self._pending = memoryview(chunk)
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
+def download(
+    command: str,
+    dest: BinaryIO,
+    label: str,
+    total: int | None = None,
+    check: Callable[[BinaryIO], T] | None = None,
+) -> T | None:
+    """Write the stdout of ``command`` (run on the host) into ``dest``. ``check``, if given,
+    reads the same bytes as they arrive, in a second thread; its result is returned."""
     progress = Progress(label, total)
-    for chunk in _run_reading(_remote(command)):
-        dest.write(chunk)
-        digest.update(chunk)
-        progress.add(len(chunk))
-    progress.finish()
-    return digest.hexdigest()
+    pipe = ChunkPipe()
+
+    def read_all() -> T:
+        try:
+            return check(pipe)  # type: ignore[misc]
+        finally:
+            pipe.reader_done = True
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        checked = pool.submit(read_all) if check else None
+        batch: list[bytes] = []  # handed over in MiB batches: SSH delivers 32 KiB packets
+        batched = 0
+        try:
+            for chunk in _run_reading(_remote(command)):
+                dest.write(chunk)
+                progress.add(len(chunk))
+                if checked:
+                    batch.append(chunk)
+                    batched += len(chunk)
+                    if batched >= CHUNK:
+                        pipe.put(b"".join(batch))
+                        batch, batched = [], 0
+        finally:
+            if batch:
+                pipe.put(b"".join(batch))
+            pipe.end()
+        progress.finish()
+        return checked.result() if checked else None
 
 
-def upload(src: Path, remote_path: str, label: str) -> None:
-    """Copy ``src`` to ``remote_path`` via ``remote_path.partial``, renamed once complete."""
-    partial = shlex.quote(remote_path + ".partial")
-    command = f"umask 077 && cat > {partial} && mv {partial} {shlex.quote(remote_path)}"
+def upload(src: Path, remote_path: str, label: str, unpack: bool = False) -> None:
+    """Copy ``src`` to ``remote_path`` via ``remote_path.partial``, renamed once complete;
+    with ``unpack``, ``src`` is a tar unpacked as it arrives into the directory ``remote_path``."""
+    partial, final = shlex.quote(remote_path + ".partial"), shlex.quote(remote_path)
+    receive = (
+        f"mkdir {partial} && tar -x --no-same-owner -C {partial}" if unpack else f"cat > {partial}"
+    )
+    command = f"umask 077 && rm -rf {partial} {final} && {receive} && mv {partial} {final}"
     progress = Progress(label, src.stat().st_size)
     with src.open("rb") as handle:
         _run_writing(_remote(command), iter(lambda: handle.read(CHUNK), b""), progress.add)

@@ -1,22 +1,22 @@
 #!/bin/bash
-# dfr-restore: restore an uploaded backup into a NEW database, prove it, then swap it in.
+# dfr-restore: restore a backup into a NEW database, prove it, then swap it in.
 #
-#   dfr-restore ARCHIVE [--neutralize] [--drop-old]
+#   dfr-restore SOURCE [--neutralize] [--drop-old]
 #
-# ARCHIVE is a tar in $DFR_BACKUP_DIR/incoming/ (a dfr backup, or an Odoo zip converted by
-# dfr-deploy). The live database and filestore are not touched until the new ones are
-# restored and checked; they are then kept as <db>_old_<timestamp> (unless --drop-old), and
-# put back if Odoo does not come up healthy on the new ones.
+# SOURCE is a backup directory in $DFR_BACKUP_DIR: incoming/NAME (uploaded and unpacked by
+# dfr-deploy, removed afterwards) or NAME (a copy dfr-backup kept on this host, left as it is).
+# The live database and filestore are not touched until the new ones are restored and
+# checked; they are then kept as <db>_old_<timestamp> (unless --drop-old), and put back if
+# Odoo does not come up healthy on the new ones.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck disable=SC2034 # read by dfr-common's log()
+tool=dfr-restore
 # shellcheck source=/dev/null
-. "$here/backup.env"
+. "$here/bin/dfr-common"
 
-log() { printf '%s dfr-restore[%s] %s\n' "$(date -u +%FT%TZ)" "$DFR_ENV" "$*" >&2; }
-fail() { log "ERROR: $*"; exit 1; }
-
-archive=${1:?usage: dfr-restore ARCHIVE [--neutralize] [--drop-old]}
+source_name=${1:?usage: dfr-restore SOURCE [--neutralize] [--drop-old]}
 shift
 neutralize=no drop_old=no
 for arg in "$@"; do
@@ -26,34 +26,41 @@ for arg in "$@"; do
     *) fail "unknown option $arg" ;;
   esac
 done
-case "$archive" in */* | .* ) fail "bad archive name $archive" ;; esac
-incoming="$DFR_BACKUP_DIR/incoming/$archive"
-[ -f "$incoming" ] || fail "no uploaded archive $incoming"
+case "${source_name#incoming/}" in
+  "" | */* | .*) fail "bad backup name $source_name: give NAME or incoming/NAME" ;;
+esac
+source="$DFR_BACKUP_DIR/$source_name"
+[ -d "$source" ] || fail "no backup $source"
 
-compose() { (cd "$here" && docker compose -p "$DFR_PROJECT" "$@"); }
-container() {
-  docker ps -q --filter "label=com.docker.compose.project=$DFR_PROJECT" \
-    --filter "label=com.docker.compose.service=$1" --filter status=running
-}
 pg=$(container postgres)
 [ -n "$pg" ] || fail "the postgres container of $DFR_PROJECT is not running"
 psql_admin() { docker exec -i -u postgres "$pg" psql -X -v ON_ERROR_STOP=1 -d postgres -tAq "$@"; }
-in_volume() {
-  docker run --rm -i --user 0 --network none --entrypoint bash \
-    -v "${DFR_PROJECT}_odoo-data:/odoo" -v "$DFR_BACKUP_DIR:/backups" "$pg_image" -o pipefail -c "$1"
+pg_image=$(docker inspect -f '{{.Config.Image}}' "$pg")
+in_volume() {  # a shell in a one-shot container with the Odoo data volume and the backups
+  local name=${2:+--name=$2}
+  # shellcheck disable=SC2086 # $name is one word or none
+  docker run --rm -i $name --user 0 --network none --entrypoint bash \
+    -v "${DFR_PROJECT}_odoo-data:/odoo" -v "$DFR_BACKUP_DIR:/backups:ro" "$pg_image" \
+    -o pipefail -c "$1"
 }
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 new_db="${DFR_DB_NAME}_restore_${stamp}"
 old_db="${DFR_DB_NAME}_old_${stamp}"
-work="$DFR_BACKUP_DIR/restore-$stamp.partial"
-pg_image=$(docker inspect -f '{{.Config.Image}}' "$pg")
-odoo_image=$(cd "$here" && docker compose -p "$DFR_PROJECT" config --images | grep '/odoo:' | head -n1)
+work=$(mktemp -d)
+filestore_container="$DFR_PROJECT-restore-filestore-$$"
+filestore_job="" check_job=""
 swapped=no
 
 cleanup() {
   local status=$?
-  rm -rf "$work" "$incoming"  # the upload is a copy: the original stays on the controller
+  if [ -n "$filestore_job" ]; then
+    docker rm -f "$filestore_container" >/dev/null 2>&1 || true
+    wait "$filestore_job" 2>/dev/null || true
+  fi
+  [ -z "$check_job" ] || wait "$check_job" 2>/dev/null || true
+  rm -rf "$work"
+  case "$source_name" in incoming/*) rm -rf "$source" ;; esac  # an upload is only a copy
   if [ "$status" -ne 0 ] && [ "$swapped" = no ]; then
     log "restore failed: dropping $new_db; the live database and filestore were not touched"
     psql_admin -c "DROP DATABASE IF EXISTS \"$new_db\" WITH (FORCE)" >/dev/null 2>&1 || true
@@ -63,45 +70,66 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "unpacking $archive"
-install -d -m 0711 "$work"
-tar -xf "$incoming" -C "$work"
-[ -f "$work/manifest.json" ] || fail "$archive has no manifest.json"
-sed -n 's/^ *"\([^"]*\)": {"size": \([0-9]*\), "sha256": "\([0-9a-f]*\)"}.*/\3  \1/p' \
-  "$work/manifest.json" >"$work/SHA256SUMS"
-[ -s "$work/SHA256SUMS" ] || fail "$archive lists no files in its manifest"
-(cd "$work" && sha256sum --quiet -c SHA256SUMS) || fail "$archive: a part does not match its sha256"
-log "every part matches its sha256"
-chown -R "$(docker exec "$pg" id -u postgres)" "$work"
+[ -f "$source/manifest.json" ] || fail "$source_name has no manifest.json"
+sed -n 's/^ *"\([^"]*\)": {"size": [0-9]*, "sha256": "\([0-9a-f]*\)"}.*/\2 \1/p' \
+  "$source/manifest.json" | LC_ALL=C sort -k2 >"$work/expected"
+[ -s "$work/expected" ] || fail "$source_name lists no files in its manifest"
+# Prints the first part whose sha256 differs from the manifest's, if any.
+first_bad_part() {
+  (cd "$source" && cut -d' ' -f2- "$work/expected" | tr '\n' '\0' | sha256_files 2>/dev/null |
+    LC_ALL=C sort -k2 >"$work/found") || true
+  diff "$work/expected" "$work/found" | sed -n 's/^< [0-9a-f]* //p' | head -n1
+}
 
-log "restoring into the new database $new_db"
-psql_admin -c "CREATE DATABASE \"$new_db\" OWNER \"$DFR_DB_USER\" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C'"
-if [ -d "$work/database" ]; then
-  docker exec -u postgres "$pg" pg_restore -U "$DFR_DB_USER" -d "$new_db" --no-owner \
-    --exit-on-error --jobs="$DFR_BACKUP_JOBS" "/backups/restore-$stamp.partial/database"
-else
-  docker exec -u postgres "$pg" psql -X -q -v ON_ERROR_STOP=1 -U "$DFR_DB_USER" -d "$new_db" \
-    -f "/backups/restore-$stamp.partial/dump.sql" >/dev/null
-fi
-
-log "restoring the filestore"
+# Three jobs at once, none of which touches the live database or filestore: the parts are
+# checked against the manifest, the filestore is unpacked (its own container) and pg_restore
+# runs. Nothing is swapped in unless all three succeed.
+log "restoring into the new database $new_db, its filestore alongside; checking every part's sha256 meanwhile"
+first_bad_part >"$work/bad" &
+check_job=$!
+odoo_image=$(compose config --images | grep '/odoo:' | head -n1)
 odoo_ids=$(docker run --rm --entrypoint sh "$odoo_image" -c 'echo "$(id -u odoo):$(id -g odoo)"')
 in_volume "
-  dest=/odoo/filestore/$new_db
+  src=/backups/$source_name dest=/odoo/filestore/$new_db
   rm -rf \$dest && mkdir -p \$dest
-  if [ -f /backups/restore-$stamp.partial/filestore.tar.zst ]; then
-    zstd -q -dc /backups/restore-$stamp.partial/filestore.tar.zst | tar -x -C \$dest
-  elif [ -d /backups/restore-$stamp.partial/filestore ]; then
-    cp -a /backups/restore-$stamp.partial/filestore/. \$dest/
+  if [ -f \$src/filestore.tar.zst ]; then
+    zstd -q -dc \$src/filestore.tar.zst | tar -x --no-same-owner -C \$dest
+  elif [ -d \$src/filestore ]; then
+    cp -r \$src/filestore/. \$dest/
   fi
-  chown $odoo_ids /odoo/filestore && chown -R $odoo_ids /odoo/filestore/$new_db"
+  chown $odoo_ids /odoo/filestore && chown -R $odoo_ids \$dest" "$filestore_container" &
+filestore_job=$!
+parts_match() {
+  wait "$check_job" || true
+  check_job=""
+  [ ! -s "$work/bad" ] || fail "$source_name: $(cat "$work/bad") does not match its sha256 in the manifest"
+}
+psql_admin -c "CREATE DATABASE \"$new_db\" OWNER \"$DFR_DB_USER\" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C'"
+# As root in the container: the backup's files are root's 0600 on the host, and a copy kept
+# on the host is only read, never chowned. The client connects over the local socket.
+if [ -d "$source/database" ]; then
+  restore_database() {
+    docker exec -u 0 "$pg" pg_restore -U "$DFR_DB_USER" -d "$new_db" --no-owner \
+      --exit-on-error --jobs="$DFR_BACKUP_JOBS" "/backups/$source_name/database"
+  }
+else
+  restore_database() {
+    docker exec -u 0 "$pg" psql -X -q -v ON_ERROR_STOP=1 -U "$DFR_DB_USER" -d "$new_db" \
+      -f "/backups/$source_name/dump.sql" >/dev/null
+  }
+fi
+restore_database || { parts_match; fail "restoring the database failed (see above)"; }
+parts_match
+wait "$filestore_job" || fail "restoring the filestore failed"
+filestore_job=""
+log "every part matches its sha256; database and filestore restored"
 
 log "checking the new database"
 new_sql() { docker exec -i -u postgres "$pg" psql -X -v ON_ERROR_STOP=1 -d "$new_db" -tAq "$@"; }
 tables=$(new_sql -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN
                      ('ir_module_module', 'ir_attachment', 'ir_config_parameter', 'res_users')")
 [ "$tables" = 4 ] || fail "the restored database lacks Odoo's core tables ($tables of 4)"
-expected_modules=$(grep -o '"modules": {[^}]*}' "$work/manifest.json" | grep -o '": "' | wc -l || true)
+expected_modules=$(grep -o '"modules": {[^}]*}' "$source/manifest.json" | grep -o '": "' | wc -l || true)
 modules=$(new_sql -c "SELECT count(*) FROM ir_module_module WHERE state = 'installed'")
 [ "$modules" -ge "$expected_modules" ] ||
   fail "the restored database has $modules installed modules, the manifest lists $expected_modules"
@@ -117,6 +145,21 @@ if [ "$neutralize" = yes ]; then
   [ "$(new_sql -c "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'")" = true ] ||
     fail "odoo neutralize did not mark $new_db as neutralized"
 fi
+
+# What the compose healthcheck runs, polled every half second: Docker's own check runs only
+# every 10 s, which would hold the restore that long after Odoo is up.
+odoo_healthy() {
+  local deadline=$((SECONDS + 300)) odoo
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    odoo=$(container odoo)
+    if [ -n "$odoo" ] &&
+      docker exec "$odoo" curl -fsS -o /dev/null http://127.0.0.1:8069/web/health 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  return 1
+}
 
 log "swapping: $DFR_DB_NAME -> $old_db, $new_db -> $DFR_DB_NAME"
 compose stop odoo
@@ -136,7 +179,8 @@ if [ "$had_old" = 1 ]; then
 fi
 psql_admin -c "ALTER DATABASE \"$new_db\" RENAME TO \"$DFR_DB_NAME\""
 in_volume "cd /odoo/filestore && { [ ! -d $DFR_DB_NAME ] || mv $DFR_DB_NAME $old_db; } && mv $new_db $DFR_DB_NAME"
-compose up -d --wait --wait-timeout 300 odoo || rollback
+{ compose start odoo && odoo_healthy; } || rollback
+log "Odoo is healthy on the restored database"
 
 if [ "$drop_old" = yes ] && [ "$had_old" = 1 ]; then
   psql_admin -c "DROP DATABASE \"$old_db\" WITH (FORCE)"
@@ -145,4 +189,4 @@ if [ "$drop_old" = yes ] && [ "$had_old" = 1 ]; then
 elif [ "$had_old" = 1 ]; then
   log "previous database kept as $old_db (filestore/$old_db); drop it when no longer needed"
 fi
-log "restore of $archive complete"
+log "restore of $source_name complete"

@@ -251,16 +251,33 @@ def test_ssh_cut_during_backup_stream(prod, tmp_path):
     assert after == before
 
 
-def test_ssh_cut_during_restore_upload(prod, state, good_backup):
+def test_ssh_cut_during_restore_upload(prod, state, good_backup, tmp_path):
+    elsewhere = tmp_path / "from-elsewhere.dfrbak"  # not a copy the host keeps: uploaded
+    elsewhere.write_bytes(good_backup.read_bytes())
     run = _while_running(
         prod,
-        ["tasks/restore.py", "--data", f"backup_file={good_backup}", "--data", "confirm=prod"],
+        ["tasks/restore.py", "--data", f"backup_file={elsewhere}", "--data", "confirm=prod"],
         "incoming/",
-        CUT_SSH.format(pattern="'[c]at > /var/backups'"),
+        CUT_SSH.format(pattern="'[t]ar -x --no-same-owner -C /var/backups'"),
     )
     assert run.returncode != 0
     complete = prod[0].exec("ls /var/backups/dfr/prod/incoming | grep -v partial || true")
     assert complete == ""
+
+
+def test_host_copy_that_rotted_is_refused_before_the_swap(prod, state, good_backup):
+    host = prod[0]
+    part = f"/var/backups/dfr/prod/{good_backup.name}/filestore.tar.zst"
+    host.exec(f"cp {part} /tmp/part.good && printf x | dd of={part} bs=1 seek=1000 "
+              "conv=notrunc status=none")  # fmt: skip
+    try:
+        run = _restore(prod, good_backup)
+        assert run.returncode != 0
+        assert "from the copy the host kept of it" in run.stdout
+        assert "filestore.tar.zst does not match its sha256 in the manifest" in run.stderr
+        assert "the live database and filestore were not touched" in run.stderr
+    finally:
+        host.exec(f"cp /tmp/part.good {part}")
 
 
 def test_disk_filling_during_backup(prod, tmp_path):

@@ -69,7 +69,7 @@ def test_backup_holds_database_filestore_and_a_manifest(backup_file, prod, origi
     assert manifest["format"] == "dfr-backup/1"
     assert manifest["major_version"] == "18.0"
     assert manifest["pg_version"].startswith("17.")
-    assert manifest["pg_dump"] == {"format": "directory", "compression": "zstd:3", "jobs": 2}
+    assert manifest["pg_dump"] == {"format": "directory", "compression": "zstd:1", "jobs": 2}
     assert {"base", "web", "dfr_base"} <= set(manifest["modules"])
     assert manifest["dfr_deploy_version"] == Path("VERSION").read_text().strip()
     assert set(manifest["files"]) == names - {"manifest.json"}
@@ -91,6 +91,9 @@ def test_round_trip_restores_every_table_and_file_byte_for_byte(prod, original, 
                   data={"backup_file": backup_file, "confirm": "prod"})  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     assert fingerprint(host) == original
+    # The host still kept this very backup: restored from that copy, nothing uploaded.
+    assert "from the copy the host kept of it" in run.stdout
+    assert "Upload" not in run.stdout
     kept = psql(
         host, "SELECT datname FROM pg_database WHERE datname LIKE 'dfr_old_%'", db="postgres"
     )

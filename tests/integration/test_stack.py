@@ -111,6 +111,16 @@ def test_database_manager_is_refused(first_run, target, domain):
     assert reply.stdout == "403"
 
 
+def test_postgres_runs_on_the_rendered_configuration(first_run, target):
+    settings = psql(target, "SELECT name || '=' || setting FROM pg_settings WHERE name IN "
+                            "('wal_level', 'max_wal_size', 'config_file') ORDER BY name")  # fmt: skip
+    assert settings.splitlines() == [
+        "config_file=/etc/postgresql/postgresql.conf",
+        "max_wal_size=4096",
+        "wal_level=minimal",
+    ]
+
+
 def test_postgres_is_not_reachable_from_outside(first_run, target):
     with pytest.raises(OSError), socket.create_connection((target.address, 5432), timeout=3):
         pass

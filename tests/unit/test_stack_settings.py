@@ -112,5 +112,12 @@ def test_override_that_is_not_an_odoo_option(tmp_path):
     )  # fmt: skip
 
 
+def test_postgres_option_that_is_not_a_setting_name(tmp_path):
+    _refused(
+        "prod", tmp_path, "postgres_options key 'shared buffers' is not a postgresql.conf name",
+        postgres_options={"shared buffers": "1GB"},
+    )  # fmt: skip
+
+
 def test_addons_path_missing(tmp_path):
     _refused("dev", tmp_path, "odoo_addons_src", odoo_addons_src=str(tmp_path / "no-addons"))

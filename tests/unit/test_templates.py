@@ -15,7 +15,7 @@ from tasks.settings import load_settings
 from tests.unit.environments import HOST_SHAPE, PROJECT, STRONG, host_data
 
 ENVS = ["dev", "staging", "prod"]
-SHA = {"odoo": "0" * 16, "nginx": "1" * 16}
+SHA = {"postgres": "2" * 16, "odoo": "0" * 16, "nginx": "1" * 16}
 
 
 def _odoo_conf(env, tmp_path, **overrides) -> configparser.RawConfigParser:
@@ -83,6 +83,35 @@ def test_nginx_routes_websocket_to_gevent_only_in_worker_mode(tmp_path):
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in prod
 
 
+def _postgres_conf(env, tmp_path, **overrides) -> dict[str, str]:
+    """postgresql.conf as PostgreSQL reads it: the last line of a name wins."""
+    settings = load_settings(host_data(env, tmp_path, **overrides), HOST_SHAPE)
+    values = {}
+    for line in render("postgresql.conf.j2", settings).splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            key, value = (part.strip() for part in line.split("=", 1))
+            values[key] = value
+    return values
+
+
+def test_postgres_keeps_minimal_wal_unless_told(tmp_path):
+    conf = _postgres_conf("prod", tmp_path)
+    assert conf["wal_level"] == "minimal" and conf["max_wal_senders"] == "0"
+    assert conf["listen_addresses"] == "'*'"
+
+
+def test_postgres_options_come_last_and_are_quoted_as_postgres_reads_them(tmp_path):
+    conf = _postgres_conf(
+        "prod", tmp_path,
+        postgres_options={"wal_level": "replica", "max_wal_senders": 10, "fsync": True,
+                          "application_name": "it's"},
+    )  # fmt: skip
+    assert conf["wal_level"] == "'replica'" and conf["max_wal_senders"] == "10"
+    assert conf["fsync"] == "on"
+    assert conf["application_name"] == "'it''s'"
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_compose_file_passes_docker_compose_config(env, tmp_path):
     settings = load_settings(host_data(env, tmp_path), HOST_SHAPE)
@@ -107,3 +136,6 @@ def test_compose_file_passes_docker_compose_config(env, tmp_path):
     assert published["odoo"] == []
     assert published["postgres"] == (["5432"] if env == "dev" else [])
     assert all("healthcheck" in svc for svc in config["services"].values())
+    assert config["services"]["postgres"]["command"] == [
+        "postgres", "-c", "config_file=/etc/postgresql/postgresql.conf"
+    ]  # fmt: skip

@@ -1,0 +1,28 @@
+# shellcheck shell=bash disable=SC2154 # $here and $tool are set by the sourcing script
+# Shared by dfr-backup and dfr-restore (sourced): settings, logging, containers, sha256.
+# The caller sets $tool (its name in log lines) and $here (the stack directory).
+
+# shellcheck source=/dev/null
+. "$here/backup.env"
+
+log() { printf '%s %s[%s] %s\n' "$(date -u +%FT%TZ)" "$tool" "$DFR_ENV" "$*" >&2; }
+fail() { log "ERROR: $*"; exit 1; }
+
+compose() { (cd "$here" && docker compose -p "$DFR_PROJECT" "$@"); }
+
+# The running container of a compose service, or nothing.
+container() {
+  docker ps -q --filter "label=com.docker.compose.project=$DFR_PROJECT" \
+    --filter "label=com.docker.compose.service=$1" --filter status=running
+}
+
+# "SHA256 NAME" lines for the NUL-separated file names on stdin (relative to the current
+# directory), hashed in parallel with openssl: several times faster than coreutils' sha256sum
+# on CPUs with SHA instructions.
+sha256_files() {
+  if command -v openssl >/dev/null; then
+    xargs -0 -r -P "$DFR_BACKUP_JOBS" -n 8 openssl dgst -sha256 -r | sed 's/^\([0-9a-f]*\) \*/\1 /'
+  else
+    xargs -0 -r -P "$DFR_BACKUP_JOBS" -n 8 sha256sum | sed 's/^\([0-9a-f]*\)  /\1 /'
+  fi
+}
