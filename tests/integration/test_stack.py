@@ -112,8 +112,11 @@ def test_database_manager_is_refused(first_run, target, domain):
 
 
 def test_postgres_runs_on_the_rendered_configuration(first_run, target):
-    settings = psql(target, "SELECT name || '=' || setting FROM pg_settings WHERE name IN "
-                            "('wal_level', 'max_wal_size', 'config_file') ORDER BY name")  # fmt: skip
+    settings = psql(
+        target,
+        "SELECT name || '=' || setting FROM pg_settings "
+        "WHERE name IN ('wal_level', 'max_wal_size', 'config_file') ORDER BY name",
+    )
     assert settings.splitlines() == [
         "config_file=/etc/postgresql/postgresql.conf",
         "max_wal_size=4096",
