@@ -13,6 +13,7 @@ streams over the SSH connection into NAME.partial and is renamed only once verif
 from __future__ import annotations
 
 import contextlib
+import time
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
@@ -22,6 +23,7 @@ from tasks.archive import tar_to_odoo_zip, verify, verify_tar_stream
 from tasks.backup_settings import BackupSettings, backup_settings
 from tasks.backup_tools import install_backup_tools
 from tasks.errors import SettingsError
+from tasks.facts import BackupSizeEstimate
 from tasks.settings import Settings
 from tasks.transfer import TransferError, download
 
@@ -56,20 +58,31 @@ def _run(command: str) -> list[str]:
 
 def _back_up(settings: Settings, backup: BackupSettings, archive_format: str) -> None:
     tool = f"{settings.stack_dir}/bin/dfr-backup"
-    name, size = _run(f"{tool} create --format {archive_format}")[-1].split()
+    suffix = "odoo-zip" if archive_format == "odoo-zip" else "dfrbak"
+    name = f"{settings.env}-{settings.db_name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    name = f"{name}.{suffix}"
     backup.local_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = backup.local_dir / f"{name}.partial"
     partial.touch(mode=0o600)  # farmer records and password hashes: readable by us only
     final = backup.local_dir / (
         name.removesuffix(".odoo-zip") + ".zip" if archive_format == "odoo-zip" else name
     )
+    # Made and streamed at once: each part leaves the host as soon as it is complete, so the
+    # total is not known before the end; an estimate gives the ETA.
+    estimate = host.get_fact(
+        BackupSizeEstimate,
+        directory=backup.host_dir,
+        suffix=suffix,
+        project=settings.project,
+        db_name=settings.db_name,
+    )
     try:
         with partial.open("wb") as handle:
             download(
-                f"{tool} stream {name}",
+                f"{tool} create --format {archive_format} --name {name} --stream",
                 handle,
                 f"{host.name}: {name}",
-                total=int(size),
+                total=estimate,
                 check=lambda stream: verify_tar_stream(stream, f"the backup stream of {name}"),
             )
         if archive_format == "odoo-zip":

@@ -177,3 +177,26 @@ class FreeBytes(FactBase):
 
     def process(self, output: list[str]) -> int:
         return int(output[0])
+
+
+class BackupSizeEstimate(FactBase):
+    """Bytes the next backup will likely have: the newest backup ``*.suffix`` in ``directory``,
+    else the filestore's bytes plus a seventh of the database's (what pg_dump's zstd leaves of
+    Odoo data, docs/benchmarks.md). Only for progress lines; None when nothing is known."""
+
+    def command(self, directory: str, suffix: str, project: str, db_name: str) -> str:
+        return (
+            f"newest=$(ls -1d {directory}/*.{suffix} 2>/dev/null | sort | tail -n1); "
+            'if [ -n "$newest" ]; then du -sb "$newest" | cut -f1; exit 0; fi; '
+            f"volume=$(docker volume inspect -f '{{{{.Mountpoint}}}}' {project}_odoo-data); "
+            f'files=$(du -sb "$volume/filestore/{db_name}" 2>/dev/null | cut -f1); '
+            f"pg=$(docker ps -q --filter label=com.docker.compose.project={project} "
+            "--filter label=com.docker.compose.service=postgres); "
+            f'db=$(docker exec -u postgres "$pg" psql -X -tAc '
+            f"\"SELECT pg_database_size('{db_name}')\" 2>/dev/null); "
+            "echo $(( ${files:-0} + ${db:-0} / 7 ))"
+        )
+
+    def process(self, output: list[str]) -> int | None:
+        value = int(output[0]) if output and output[0].isdigit() else 0
+        return value or None

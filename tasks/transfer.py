@@ -47,7 +47,7 @@ class Progress:
         elapsed = max((now or time.monotonic()) - self.started, 1e-6)
         rate = self.done / elapsed
         text = f"{self.label}: {self.done / 1e6:,.1f} MB at {rate / 1e6:,.1f} MB/s"
-        if self.total:
+        if self.total and self.done:
             left = max(self.total - self.done, 0) / rate if rate else 0
             text += f", {min(100, 100 * self.done // self.total)} %, ETA {left:.0f} s"
         return text
@@ -125,21 +125,28 @@ def download(
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         checked = pool.submit(read_all) if check else None
-        batch: list[bytes] = []  # handed over in MiB batches: SSH delivers 32 KiB packets
+        batch: list[bytes] = []  # written and checked in MiB batches: SSH gives 32 KiB
         batched = 0
+
+        def flush() -> None:
+            nonlocal batch, batched
+            if not batch:
+                return
+            data = b"".join(batch)
+            dest.write(data)
+            if checked:
+                pipe.put(data)
+            batch, batched = [], 0
+
         try:
             for chunk in _run_reading(_remote(command)):
-                dest.write(chunk)
+                batch.append(chunk)
+                batched += len(chunk)
                 progress.add(len(chunk))
-                if checked:
-                    batch.append(chunk)
-                    batched += len(chunk)
-                    if batched >= CHUNK:
-                        pipe.put(b"".join(batch))
-                        batch, batched = [], 0
+                if batched >= CHUNK:
+                    flush()
+            flush()
         finally:
-            if batch:
-                pipe.put(b"".join(batch))
             pipe.end()
         progress.finish()
         return checked.result() if checked else None
@@ -177,7 +184,7 @@ def _run_reading(command: str) -> Iterator[bytes]:
         status = proc.wait()
         error = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
     if status != 0:
-        raise TransferError(f"{command!r} on {host.name} failed ({status}): {error[-500:]}")
+        raise TransferError(f"{command!r} on {host.name} failed ({status}): {_last_error(error)}")
 
 
 def _run_writing(command: str, chunks: Iterator[bytes], sent: Callable[[int], None]) -> None:
@@ -202,4 +209,11 @@ def _run_writing(command: str, chunks: Iterator[bytes], sent: Callable[[int], No
         status = proc.wait()
         error = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
     if status != 0:
-        raise TransferError(f"upload to {host.name} failed ({status}): {error[-500:]}")
+        raise TransferError(f"upload to {host.name} failed ({status}): {_last_error(error)}")
+
+
+def _last_error(stderr: str) -> str:
+    """The line that says what went wrong: the last ERROR line of our scripts, else the last."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if "ERROR" in line]
+    return (errors or lines or ["no error output"])[-1][-500:]

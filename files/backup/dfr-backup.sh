@@ -1,7 +1,9 @@
 #!/bin/bash
 # dfr-backup: backups of the DFR stack on this host, database and Odoo filestore together.
 #
-#   dfr-backup create [--format dfr|odoo-zip]   make one; prints "NAME BYTES" on the last line
+#   dfr-backup create [--format dfr|odoo-zip] [--name NAME] [--stream]
+#                         make one; prints "NAME BYTES" on the last line, or with --stream
+#                         writes the backup as a tar on stdout while making it
 #   dfr-backup stream NAME                      the backup as a tar on stdout
 #   dfr-backup remove NAME
 #   dfr-backup retention                        apply the host's GFS retention
@@ -79,13 +81,15 @@ JSON
 }
 
 # Globals: the EXIT trap that removes an unfinished backup runs outside create().
-stage="" filestore_job=""
+stage="" filestore_job="" dump_job=""
 filestore_container="$DFR_PROJECT-backup-filestore-$$"
 discard_unfinished() {
   if [ -n "$filestore_job" ]; then
     docker rm -f "$filestore_container" >/dev/null 2>&1 || true
     wait "$filestore_job" 2>/dev/null || true
   fi
+  # pg_dump stops by itself once its output directory is gone.
+  [ -z "$dump_job" ] || kill "$dump_job" 2>/dev/null || true
   [ -z "$stage" ] || rm -rf "$stage"
 }
 
@@ -106,20 +110,45 @@ archive_filestore() {
       fi"
 }
 
+dump_database() {
+  local format=$1 name=$2
+  if [ "$format" = odoo-zip ]; then
+    exec docker exec -u postgres "$pg" pg_dump -d "$DFR_DB_NAME" --no-owner \
+      --lock-wait-timeout=120s -f "/backups/$name.partial/dump.sql"
+  fi
+  exec docker exec -u postgres "$pg" pg_dump -d "$DFR_DB_NAME" --format=directory \
+    --jobs="$DFR_BACKUP_JOBS" --compress="$DUMP_COMPRESSION" --no-owner --lock-wait-timeout=120s \
+    -f "/backups/$name.partial/database"
+}
+
+# With --stream, the parts of $stage named in "$@" as tar on stdout, without the end-of-archive
+# marker (512-byte records: the marker is exactly the last 1024 bytes), so more can follow.
+emit() {
+  [ "$stream" = yes ] || return 0
+  tar -C "$stage" -b 1 -cf - "$@" | head -c -1024
+}
+
 create() {
-  local format=dfr
+  local format=dfr name="" stream=no
   while [ $# -gt 0 ]; do
     case "$1" in
       --format) format=$2; shift 2 ;;
+      --name) name=$2; shift 2 ;;
+      --stream) stream=yes; shift ;;
       *) fail "unknown option $1" ;;
     esac
   done
   case "$format" in dfr | odoo-zip) ;; *) fail "format $format: use dfr or odoo-zip" ;; esac
+  local suffix created pg_uid filestore_part dump_part
+  suffix=$([ "$format" = odoo-zip ] && echo odoo-zip || echo dfrbak)
+  created=$(date -u +%FT%TZ)
+  name=${name:-$DFR_ENV-$DFR_DB_NAME-$(date -u -d "$created" +%Y%m%dT%H%M%SZ).$suffix}
+  case "$name" in
+    *[!A-Za-z0-9._-]* | .* | *.partial) fail "bad backup name $name" ;;
+  esac
+  [ ! -e "$DFR_BACKUP_DIR/$name" ] || fail "backup $name exists already"
 
   pg=$(running postgres)
-  local created name pg_uid
-  created=$(date -u +%FT%TZ)
-  name="$DFR_ENV-$DFR_DB_NAME-$(date -u -d "$created" +%Y%m%dT%H%M%SZ).$([ "$format" = odoo-zip ] && echo odoo-zip || echo dfrbak)"
   stage="$DFR_BACKUP_DIR/$name.partial"
   install -d -m 0711 "$DFR_BACKUP_DIR"
   rm -rf "$stage"
@@ -128,26 +157,28 @@ create() {
   install -d -m 0700 -o "$pg_uid" "$stage"
 
   # The filestore is archived in its own container while pg_dump runs: they share no data.
+  # Streamed, each part goes out as soon as it is complete; manifest.json comes last.
   log "dumping database $DFR_DB_NAME and archiving its filestore ($format)"
   archive_filestore "$format" "$name" &
   filestore_job=$!
-  if [ "$format" = odoo-zip ]; then
-    docker exec -u postgres "$pg" pg_dump -d "$DFR_DB_NAME" --no-owner \
-      --lock-wait-timeout=120s -f "/backups/$name.partial/dump.sql"
-  else
-    docker exec -u postgres "$pg" pg_dump -d "$DFR_DB_NAME" --format=directory \
-      --jobs="$DFR_BACKUP_JOBS" --compress="$DUMP_COMPRESSION" --no-owner --lock-wait-timeout=120s \
-      -f "/backups/$name.partial/database"
-  fi
+  dump_database "$format" "$name" &
+  dump_job=$!
+  filestore_part=$([ "$format" = odoo-zip ] && echo filestore || echo filestore.tar.zst)
+  dump_part=$([ "$format" = odoo-zip ] && echo dump.sql || echo database)
   wait "$filestore_job" || fail "archiving the filestore of $DFR_DB_NAME failed"
   filestore_job=""
-
+  emit "$filestore_part"
+  wait "$dump_job" || fail "pg_dump of $DFR_DB_NAME failed"
+  dump_job=""
   chown -R 0:0 "$stage"
+  emit "$dump_part"
+
   write_manifest "$stage" "$([ "$format" = odoo-zip ] && echo odoo-zip || echo dfr-backup/1)" "$created"
+  [ "$stream" = no ] || tar -C "$stage" -b 1 -cf - manifest.json
   mv "$stage" "$DFR_BACKUP_DIR/$name"
   trap - EXIT
-  log "backup $name complete"
-  echo "$name $(du -sb "$DFR_BACKUP_DIR/$name" | cut -f1)"
+  log "backup $name complete ($(du -sb "$DFR_BACKUP_DIR/$name" | cut -f1) bytes)"
+  [ "$stream" = yes ] || echo "$name $(du -sb "$DFR_BACKUP_DIR/$name" | cut -f1)"
 }
 
 checked_name() {

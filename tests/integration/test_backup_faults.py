@@ -273,7 +273,7 @@ def test_host_copy_that_rotted_is_refused_before_the_swap(prod, state, good_back
     try:
         run = _restore(prod, good_backup)
         assert run.returncode != 0
-        assert "from the copy the host kept of it" in run.stdout
+        assert "from the copy the host kept of it" in run.output
         assert "filestore.tar.zst does not match its sha256 in the manifest" in run.stderr
         assert "the live database and filestore were not touched" in run.stderr
     finally:

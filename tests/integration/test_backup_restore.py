@@ -92,8 +92,8 @@ def test_round_trip_restores_every_table_and_file_byte_for_byte(prod, original, 
     assert run.returncode == 0, run.stderr[-3000:]
     assert fingerprint(host) == original
     # The host still kept this very backup: restored from that copy, nothing uploaded.
-    assert "from the copy the host kept of it" in run.stdout
-    assert "Upload" not in run.stdout
+    assert "from the copy the host kept of it" in run.output
+    assert "Upload" not in run.output
     kept = psql(
         host, "SELECT datname FROM pg_database WHERE datname LIKE 'dfr_old_%'", db="postgres"
     )
