@@ -123,6 +123,7 @@ dump_database() {
 
 # With --stream, the parts of $stage named in "$@" as tar on stdout, without the end-of-archive
 # marker (512-byte records: the marker is exactly the last 1024 bytes), so more can follow.
+# Member names start with ./ as in `dfr-backup stream` (tar -C NAME -cf - .).
 emit() {
   [ "$stream" = yes ] || return 0
   tar -C "$stage" -b 1 -cf - "$@" | head -c -1024
@@ -167,14 +168,14 @@ create() {
   dump_part=$([ "$format" = odoo-zip ] && echo dump.sql || echo database)
   wait "$filestore_job" || fail "archiving the filestore of $DFR_DB_NAME failed"
   filestore_job=""
-  emit "$filestore_part"
+  emit "./$filestore_part"
   wait "$dump_job" || fail "pg_dump of $DFR_DB_NAME failed"
   dump_job=""
   chown -R 0:0 "$stage"
-  emit "$dump_part"
+  emit "./$dump_part"
 
   write_manifest "$stage" "$([ "$format" = odoo-zip ] && echo odoo-zip || echo dfr-backup/1)" "$created"
-  [ "$stream" = no ] || tar -C "$stage" -b 1 -cf - manifest.json
+  [ "$stream" = no ] || tar -C "$stage" -b 1 -cf - ./manifest.json
   mv "$stage" "$DFR_BACKUP_DIR/$name"
   trap - EXIT
   log "backup $name complete ($(du -sb "$DFR_BACKUP_DIR/$name" | cut -f1) bytes)"
