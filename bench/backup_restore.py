@@ -418,9 +418,10 @@ class Bench:
                f"ALTER SYSTEM SET archive_command = '{PGBR} archive-push %p';\n")  # fmt: skip
         s.sh(f"docker restart {pg} >/dev/null")
         s.wait_for_postgres()
+        # pgBackRest reports on stdout: sent to stderr so that a failure shows why.
         if first:
-            s.sh(f"docker exec -u postgres {pg} {PGBR} stanza-create")
-        s.sh(f"docker exec -u postgres {pg} {PGBR} check")
+            s.sh(f"docker exec -u postgres {pg} {PGBR} stanza-create >&2")
+        s.sh(f"docker exec -u postgres {pg} {PGBR} check >&2")
         self.prepare()
         r["pgbr.backup.s"] = s.timed(f"docker exec -u postgres {pg} {PGBR} --type=full backup")
         info = json.loads(s.sh(f"docker exec -u postgres {pg} {PGBR} --output=json info"))

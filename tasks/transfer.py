@@ -1,20 +1,17 @@
 """Big transfers between this machine and a host over the deploy's own SSH connection.
 
 Bytes stream through one SSH channel (or a local process for ``@local``) in 1 MiB chunks, with
-progress lines (bytes, rate, ETA) and the remote exit status checked. A download can be read a
-second time as it arrives, by a checker in its own thread (hashing releases the GIL), so a
-backup is verified without a second pass over the file.
+progress lines (bytes, rate, ETA) and the remote exit status checked. A download can be checked
+as it arrives (a backup's sha256s, read as a tar stream) while it is written, in one pass.
 """
 
 from __future__ import annotations
 
 import io
-import queue
 import shlex
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -65,44 +62,72 @@ def _remote(command: str) -> str:
 T = TypeVar("T")
 
 
-class ChunkPipe(io.RawIOBase):
-    """Chunks put by one thread, read as a byte stream by another. Once the reader is done
-    (it may stop before the end), further chunks are dropped instead of blocking the writer."""
+class TeeReader(io.RawIOBase):
+    """The bytes of ``chunks`` as a readable stream; everything that arrives is also written to
+    ``dest`` (in MiB batches: SSH delivers 32 KiB) and counted by ``progress``."""
 
-    def __init__(self, depth: int = 64) -> None:
+    def __init__(self, chunks: Iterator[bytes], dest: BinaryIO, progress: Progress) -> None:
         super().__init__()
-        self._chunks: queue.Queue[bytes] = queue.Queue(maxsize=depth)
+        self._chunks, self._dest, self._progress = chunks, dest, progress
         self._pending = memoryview(b"")
-        self._ended = False
-        self.reader_done = False
+        self._batch: list[bytes] = []
+        self._batched = 0
 
     def readable(self) -> bool:
         return True
 
-    def put(self, chunk: bytes) -> None:
-        while not self.reader_done:
-            try:
-                self._chunks.put(chunk, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    def end(self) -> None:
-        self.put(b"")
-
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         if not self._pending:
-            if self._ended:
-                return 0
-            chunk = self._chunks.get()
+            chunk = next(self._chunks, b"")
             if not chunk:
-                self._ended = True
                 return 0
+            self._arrived(chunk)
             self._pending = memoryview(chunk)
         count = min(len(buffer), len(self._pending))
         buffer[:count] = self._pending[:count]
         self._pending = self._pending[count:]
         return count
+
+    def drain(self) -> None:
+        """What nobody read yet, to ``dest``: the whole stream ends up there."""
+        self._pending = memoryview(b"")
+        for chunk in self._chunks:
+            self._arrived(chunk)
+        self._write_batch()
+
+    def _arrived(self, chunk: bytes) -> None:
+        self._progress.add(len(chunk))
+        self._batch.append(chunk)
+        self._batched += len(chunk)
+        if self._batched >= CHUNK:
+            self._write_batch()
+
+    def _write_batch(self) -> None:
+        if self._batch:
+            self._dest.write(b"".join(self._batch))
+            self._batch, self._batched = [], 0
+
+
+def read_through(
+    chunks: Iterator[bytes],
+    dest: BinaryIO,
+    progress: Progress,
+    check: Callable[[BinaryIO], T] | None = None,
+) -> T | None:
+    """Write ``chunks`` into ``dest`` while ``check`` reads them as a stream; return what
+    ``check`` returns. The stream is written to its end even if ``check`` fails (then its error
+    is raised), so the sender is never left blocked."""
+    reader = TeeReader(chunks, dest, progress)
+    result, failure = None, None
+    if check:
+        try:
+            result = check(reader)
+        except Exception as error:  # raised once the rest has arrived
+            failure = error
+    reader.drain()
+    if failure:
+        raise failure
+    return result
 
 
 def download(
@@ -112,44 +137,12 @@ def download(
     total: int | None = None,
     check: Callable[[BinaryIO], T] | None = None,
 ) -> T | None:
-    """Write the stdout of ``command`` (run on the host) into ``dest``. ``check``, if given,
-    reads the same bytes as they arrive, in a second thread; its result is returned."""
+    """Write the stdout of ``command`` (run on the host) into ``dest``; ``check``, if given,
+    reads the same bytes as they arrive (see ``read_through``) and its result is returned."""
     progress = Progress(label, total)
-    pipe = ChunkPipe()
-
-    def read_all() -> T:
-        try:
-            return check(pipe)  # type: ignore[misc]
-        finally:
-            pipe.reader_done = True
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        checked = pool.submit(read_all) if check else None
-        batch: list[bytes] = []  # written and checked in MiB batches: SSH gives 32 KiB
-        batched = 0
-
-        def flush() -> None:
-            nonlocal batch, batched
-            if not batch:
-                return
-            data = b"".join(batch)
-            dest.write(data)
-            if checked:
-                pipe.put(data)
-            batch, batched = [], 0
-
-        try:
-            for chunk in _run_reading(_remote(command)):
-                batch.append(chunk)
-                batched += len(chunk)
-                progress.add(len(chunk))
-                if batched >= CHUNK:
-                    flush()
-            flush()
-        finally:
-            pipe.end()
-        progress.finish()
-        return checked.result() if checked else None
+    result = read_through(_run_reading(_remote(command)), dest, progress, check)
+    progress.finish()
+    return result
 
 
 def upload(src: Path, remote_path: str, label: str, unpack: bool = False) -> None:

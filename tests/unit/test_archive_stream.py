@@ -1,16 +1,15 @@
-"""A backup is checked as it arrives: the tar stream read once, in a second thread."""
+"""A backup is checked as it arrives: read once as a tar stream while it is written to disk."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import tarfile
-import threading
 
 import pytest
 
 from tasks.archive import ArchiveError, manifest_bytes, verify_tar_stream
-from tasks.transfer import ChunkPipe
+from tasks.transfer import Progress, read_through
 
 PARTS = {"database/toc.dat": b"toc" * 1000, "filestore.tar.zst": bytes(range(256)) * 5000}
 
@@ -19,9 +18,8 @@ def _backup(parts: dict[str, bytes], manifest_last: bool = True) -> bytes:
     files = {n: {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in PARTS.items()}
     manifest = {"format": "dfr-backup/1", "major_version": "18.0", "files": files}
     members = [*parts.items()]
-    members.insert(
-        len(members) if manifest_last else 0, ("manifest.json", manifest_bytes(manifest))
-    )
+    at = len(members) if manifest_last else 0
+    members.insert(at, ("manifest.json", manifest_bytes(manifest)))
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as tar:
         for name, data in members:
@@ -31,48 +29,42 @@ def _backup(parts: dict[str, bytes], manifest_last: bool = True) -> bytes:
     return out.getvalue()
 
 
-def _checked_through_a_pipe(data: bytes, chunk: int = 32768) -> dict:
-    """Feed ``data`` in SSH-sized chunks from this thread, check it in another."""
-    pipe, result = ChunkPipe(depth=4), {}
-
-    def read() -> None:
-        try:
-            result["manifest"] = verify_tar_stream(pipe, "the stream")
-        except ArchiveError as error:
-            result["error"] = str(error)
-        finally:
-            pipe.reader_done = True
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    for start in range(0, len(data), chunk):
-        pipe.put(data[start : start + chunk])
-    pipe.end()
-    reader.join(timeout=30)
-    assert not reader.is_alive(), "the writer or the reader blocked"
-    return result
+def _received(data: bytes, chunk: int = 32768) -> tuple[bytes, dict | str]:
+    """``data`` arriving in SSH-sized chunks: what was written, and the manifest or the error."""
+    written = io.BytesIO()
+    chunks = (data[start : start + chunk] for start in range(0, len(data), chunk))
+    try:
+        manifest = read_through(
+            chunks, written, Progress("test", len(data)), lambda s: verify_tar_stream(s, "it")
+        )
+    except ArchiveError as error:
+        return written.getvalue(), str(error)
+    return written.getvalue(), manifest
 
 
 @pytest.mark.parametrize("manifest_last", [True, False])
 def test_a_good_stream_verifies_wherever_its_manifest_is(manifest_last):
-    result = _checked_through_a_pipe(_backup(PARTS, manifest_last))
-    assert set(result["manifest"]["files"]) == set(PARTS)
+    data = _backup(PARTS, manifest_last)
+    written, manifest = _received(data)
+    assert written == data
+    assert set(manifest["files"]) == set(PARTS)
 
 
-def test_a_flipped_byte_is_named():
-    bad = dict(PARTS, **{"filestore.tar.zst": b"\x01" + PARTS["filestore.tar.zst"][1:]})
-    result = _checked_through_a_pipe(_backup(bad))
-    assert result["error"] == (
-        "the stream: filestore.tar.zst does not match its sha256 in the manifest"
-    )
+def test_a_flipped_byte_is_named_once_everything_has_arrived():
+    data = _backup(dict(PARTS, **{"filestore.tar.zst": b"\1" + PARTS["filestore.tar.zst"][1:]}))
+    written, error = _received(data)
+    assert error == "it: filestore.tar.zst does not match its sha256 in the manifest"
+    assert written == data  # read to the end: the sender was not left blocked
 
 
 def test_a_cut_stream_is_truncated():
     data = _backup(PARTS)
-    result = _checked_through_a_pipe(data[: len(data) // 2])
-    assert "the stream is truncated" in result["error"]
+    _, error = _received(data[: len(data) // 2])
+    assert "it is truncated" in error
 
 
-def test_junk_stops_the_reader_without_blocking_the_writer():
-    result = _checked_through_a_pipe(b"not a tar at all\n" * 200_000)
-    assert "the stream is not a backup" in result["error"]
+def test_junk_is_not_a_backup_and_is_still_read_to_its_end():
+    junk = b"not a tar at all\n" * 200_000
+    written, error = _received(junk)
+    assert "it is not a backup" in error
+    assert written == junk

@@ -81,7 +81,8 @@ process_sql() {
 	if [ -n "${POSTGRES_DB:-}" ]; then
 		query_runner+=(--dbname "$POSTGRES_DB")
 	fi
-	PGHOST='' PGHOSTADDR='' "${query_runner[@]}" "$@"
+	# The official image's empty PGHOST means its built-in /var/run/postgresql; said explicitly.
+	PGHOST=/var/run/postgresql PGHOSTADDR='' "${query_runner[@]}" "$@"
 }
 
 setup_db() {
