@@ -36,6 +36,9 @@ pg=$(container postgres)
 [ -n "$pg" ] || fail "the postgres container of $DFR_PROJECT is not running"
 psql_admin() { docker exec -i -u postgres "$pg" psql -X -v ON_ERROR_STOP=1 -d postgres -tAq "$@"; }
 pg_image=$(docker inspect -f '{{.Config.Image}}' "$pg")
+# The filestores, seen from this host (the volume is compose's, local driver): checks and
+# renames need no container start, which keeps Odoo's stop during the swap short.
+filestores=$(docker volume inspect -f '{{.Mountpoint}}' "${DFR_PROJECT}_odoo-data")/filestore
 in_volume() {  # a shell in a one-shot container with the Odoo data volume and the backups
   local name=${2:+--name=$2}
   # shellcheck disable=SC2086 # $name is one word or none
@@ -64,7 +67,7 @@ cleanup() {
   if [ "$status" -ne 0 ] && [ "$swapped" = no ]; then
     log "restore failed: dropping $new_db; the live database and filestore were not touched"
     psql_admin -c "DROP DATABASE IF EXISTS \"$new_db\" WITH (FORCE)" >/dev/null 2>&1 || true
-    in_volume "rm -rf /odoo/filestore/$new_db" >/dev/null 2>&1 || true
+    rm -rf "${filestores:?}/$new_db"
   fi
   exit "$status"
 }
@@ -134,7 +137,7 @@ modules=$(new_sql -c "SELECT count(*) FROM ir_module_module WHERE state = 'insta
 [ "$modules" -ge "$expected_modules" ] ||
   fail "the restored database has $modules installed modules, the manifest lists $expected_modules"
 missing=$(new_sql -c "SELECT DISTINCT store_fname FROM ir_attachment WHERE store_fname IS NOT NULL" |
-  in_volume "cd /odoo/filestore/$new_db && while read -r f; do [ -f \"\$f\" ] || echo \"\$f\"; done" |
+  (cd "$filestores/$new_db" && while read -r f; do [ -f "$f" ] || echo "$f"; done) |
   wc -l)
 [ "$missing" = 0 ] || fail "$missing attachment files are missing from the restored filestore"
 log "tables, $modules modules and every attachment's file are present"
@@ -169,7 +172,7 @@ rollback() {
   compose stop odoo || true
   psql_admin -c "ALTER DATABASE \"$DFR_DB_NAME\" RENAME TO \"$new_db\"" || true
   psql_admin -c "ALTER DATABASE \"$old_db\" RENAME TO \"$DFR_DB_NAME\"" || true
-  in_volume "cd /odoo/filestore && mv $DFR_DB_NAME $new_db; [ ! -d $old_db ] || mv $old_db $DFR_DB_NAME" || true
+  (cd "$filestores" && mv "$DFR_DB_NAME" "$new_db"; [ ! -d "$old_db" ] || mv "$old_db" "$DFR_DB_NAME") || true
   compose up -d --wait odoo || true
   fail "restore rolled back; the restored copy stays as database $new_db for inspection"
 }
@@ -178,13 +181,13 @@ if [ "$had_old" = 1 ]; then
   psql_admin -c "ALTER DATABASE \"$DFR_DB_NAME\" RENAME TO \"$old_db\""
 fi
 psql_admin -c "ALTER DATABASE \"$new_db\" RENAME TO \"$DFR_DB_NAME\""
-in_volume "cd /odoo/filestore && { [ ! -d $DFR_DB_NAME ] || mv $DFR_DB_NAME $old_db; } && mv $new_db $DFR_DB_NAME"
+(cd "$filestores" && { [ ! -d "$DFR_DB_NAME" ] || mv "$DFR_DB_NAME" "$old_db"; } && mv "$new_db" "$DFR_DB_NAME")
 { compose start odoo && odoo_healthy; } || rollback
 log "Odoo is healthy on the restored database"
 
 if [ "$drop_old" = yes ] && [ "$had_old" = 1 ]; then
   psql_admin -c "DROP DATABASE \"$old_db\" WITH (FORCE)"
-  in_volume "rm -rf /odoo/filestore/$old_db"
+  rm -rf "${filestores:?}/$old_db"
   log "previous database and filestore removed (--drop-old)"
 elif [ "$had_old" = 1 ]; then
   log "previous database kept as $old_db (filestore/$old_db); drop it when no longer needed"
