@@ -59,5 +59,8 @@ backup_keep_on_host = True  # also keep each backup in /var/backups/dfr/<env>/ o
 backup_keep_daily = 7  # grandfather-father-son retention of the host copies
 backup_keep_weekly = 4
 backup_keep_monthly = 3
-backup_jobs = 2  # parallel pg_dump / pg_restore jobs
+backup_jobs = 2  # parallel pg_dump jobs (and sha256 processes)
+# parallel pg_restore jobs: one more than the cores keeps them busy while one waits on the disk
+# (2.35 GB restored on 2 cores in 10.9 s with 3 jobs, 12.6 s with 2, 11.1 s with 4)
+restore_jobs = 3
 backup_schedule = None  # systemd OnCalendar of the host's daily backup; None: no timer

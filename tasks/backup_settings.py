@@ -18,18 +18,22 @@ class BackupSettings:
     keep_weekly: int
     keep_monthly: int
     jobs: int
+    restore_jobs: int
     schedule: str | None
 
 
 def backup_settings(data: Any, env: str) -> BackupSettings:
     counts = {}
-    for key in ("backup_keep_daily", "backup_keep_weekly", "backup_keep_monthly", "backup_jobs"):
+    keys = ("backup_keep_daily", "backup_keep_weekly", "backup_keep_monthly", "backup_jobs",
+            "restore_jobs")  # fmt: skip
+    for key in keys:
         value = data.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise SettingsError(f"{key} {value!r} is not a number of 0 or more")
         counts[key] = value
-    if counts["backup_jobs"] < 1:
-        raise SettingsError("backup_jobs must be at least 1")
+    for key in ("backup_jobs", "restore_jobs"):
+        if counts[key] < 1:
+            raise SettingsError(f"{key} must be at least 1")
     schedule = data.get("backup_schedule")
     if schedule is not None and (not isinstance(schedule, str) or "\n" in schedule):
         raise SettingsError(f"backup_schedule {schedule!r} is not a systemd OnCalendar value")
@@ -41,5 +45,6 @@ def backup_settings(data: Any, env: str) -> BackupSettings:
         keep_weekly=counts["backup_keep_weekly"],
         keep_monthly=counts["backup_keep_monthly"],
         jobs=counts["backup_jobs"],
+        restore_jobs=counts["restore_jobs"],
         schedule=schedule,
     )

@@ -69,28 +69,37 @@ class TeeReader(io.RawIOBase):
     def __init__(self, chunks: Iterator[bytes], dest: BinaryIO, progress: Progress) -> None:
         super().__init__()
         self._chunks, self._dest, self._progress = chunks, dest, progress
-        self._pending = memoryview(b"")
+        self._pending, self._offset = b"", 0
         self._batch: list[bytes] = []
         self._batched = 0
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        if not self._pending:
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes of the current chunk (io's default read would allocate a
+        ``size`` buffer for every 32 KiB chunk)."""
+        if self._offset >= len(self._pending):
             chunk = next(self._chunks, b"")
             if not chunk:
-                return 0
+                return b""
             self._arrived(chunk)
-            self._pending = memoryview(chunk)
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
+            self._pending, self._offset = chunk, 0
+        start = self._offset
+        end = len(self._pending) if size < 0 else min(len(self._pending), start + size)
+        self._offset = end
+        if start == 0 and end == len(self._pending):
+            return self._pending
+        return self._pending[start:end]
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def drain(self) -> None:
         """What nobody read yet, to ``dest``: the whole stream ends up there."""
-        self._pending = memoryview(b"")
+        self._pending, self._offset = b"", 0
         for chunk in self._chunks:
             self._arrived(chunk)
         self._write_batch()

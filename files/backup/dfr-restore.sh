@@ -113,7 +113,7 @@ psql_admin -c "CREATE DATABASE \"$new_db\" OWNER \"$DFR_DB_USER\" TEMPLATE templ
 if [ -d "$source/database" ]; then
   restore_database() {
     docker exec -u 0 "$pg" pg_restore -U "$DFR_DB_USER" -d "$new_db" --no-owner \
-      --exit-on-error --jobs="$DFR_BACKUP_JOBS" "/backups/$source_name/database"
+      --exit-on-error --jobs="$DFR_RESTORE_JOBS" "/backups/$source_name/database"
   }
 else
   restore_database() {
@@ -149,8 +149,8 @@ if [ "$neutralize" = yes ]; then
     fail "odoo neutralize did not mark $new_db as neutralized"
 fi
 
-# What the compose healthcheck runs, polled every half second: Docker's own check runs only
-# every 10 s, which would hold the restore that long after Odoo is up.
+# What the compose healthcheck runs, polled every 0.2 s: Docker's own check runs only every
+# 10 s, which would hold the restore (and Odoo's users) that long after Odoo is up.
 odoo_healthy() {
   local deadline=$((SECONDS + 300)) odoo
   while [ "$SECONDS" -lt "$deadline" ]; do
@@ -159,7 +159,7 @@ odoo_healthy() {
       docker exec "$odoo" curl -fsS -o /dev/null http://127.0.0.1:8069/web/health 2>/dev/null; then
       return 0
     fi
-    sleep 0.5
+    sleep 0.2
   done
   return 1
 }
