@@ -1,8 +1,8 @@
 """Backup archives on this machine: verify them against their manifest, convert Odoo zips.
 
 A dfr backup is a tar of ``manifest.json``, ``database/`` (pg_dump directory format, zstd) and
-``filestore.tar.zst``; an ``odoo-zip`` export holds ``dump.sql``, ``filestore/`` and the
-manifest, like Odoo's database manager writes them.
+``filestore.tar`` (``filestore.tar.zst`` before 0.2.0); an ``odoo-zip`` export holds
+``dump.sql``, ``filestore/`` and the manifest, like Odoo's database manager writes them.
 """
 
 from __future__ import annotations

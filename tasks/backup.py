@@ -5,9 +5,11 @@
     pyinfra inventories/prod.py tasks/backup.py --data backup_dir=/srv/dfr-backups
 
 On the host, pg_dump runs inside the postgres container (its version always matches the
-server): directory format, parallel jobs, zstd. The filestore goes alongside as a zstd tar,
-and manifest.json lists versions, modules and the size and sha256 of every part. The archive
-streams over the SSH connection into NAME.partial and is renamed only once verified.
+server): directory format, parallel jobs, zstd; the filestore is archived as a tar at the same
+time, and manifest.json lists versions, modules and the size and sha256 of every part. The
+backup streams over the SSH connection while it is made (each part once complete, the manifest
+last) into NAME.partial, every part checked against the manifest as it arrives, and is renamed
+only once verified.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class BackupError(RuntimeError):
 def backup(settings: Settings, backup: BackupSettings, archive_format: str = "dfr") -> None:
     if archive_format not in FORMATS:
         raise SettingsError(f"format {archive_format!r} is unknown: use {' or '.join(FORMATS)}")
-    install_backup_tools(settings, backup)
+    install_backup_tools(settings, backup, with_timer=False)
     python.call(
         name=f"Back up {settings.project} ({archive_format}) to {backup.local_dir}/",
         function=_back_up,

@@ -20,7 +20,11 @@ UNIT = "dfr-backup-{env}"
 
 
 @deploy("Backup tools")
-def install_backup_tools(settings: Settings, backup: BackupSettings) -> None:
+def install_backup_tools(
+    settings: Settings, backup: BackupSettings, with_timer: bool = True
+) -> None:
+    """Scripts, settings and directories; the daily timer too unless ``with_timer`` is False
+    (backups and restores leave it to deploy.py, which owns it)."""
     files.directory(name="Backup directory", path=backup.host_dir, mode="0711")
     files.directory(name="Restore uploads", path=f"{backup.host_dir}/incoming", mode="0700")
     files.directory(name="Scripts directory", path=f"{settings.stack_dir}/bin", mode="0755")
@@ -44,7 +48,7 @@ def install_backup_tools(settings: Settings, backup: BackupSettings) -> None:
         mode="0644",
         create_remote_dir=False,
     )
-    if backup.schedule and host.get_fact(DockerHostSurvey).has_systemd:
+    if with_timer and backup.schedule and host.get_fact(DockerHostSurvey).has_systemd:
         _timer(settings, backup)
 
 

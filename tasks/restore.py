@@ -58,7 +58,7 @@ def restore(settings: Settings, backup: BackupSettings, backup_file: Path) -> No
             f"about {needed / 1e9:.2f} GB: free some space first"
         )
 
-    install_backup_tools(settings, backup)
+    install_backup_tools(settings, backup, with_timer=False)
     if kept is not None:
         source, where = name, "the copy the host kept of it (same manifest: not uploaded)"
     else:

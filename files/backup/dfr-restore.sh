@@ -39,14 +39,6 @@ pg_image=$(docker inspect -f '{{.Config.Image}}' "$pg")
 # The filestores, seen from this host (the volume is compose's, local driver): checks and
 # renames need no container start, which keeps Odoo's stop during the swap short.
 filestores=$(docker volume inspect -f '{{.Mountpoint}}' "${DFR_PROJECT}_odoo-data")/filestore
-in_volume() {  # a shell in a one-shot container with the Odoo data volume and the backups
-  local name=${2:+--name=$2}
-  # shellcheck disable=SC2086 # $name is one word or none
-  docker run --rm -i $name --user 0 --network none --entrypoint bash \
-    -v "${DFR_PROJECT}_odoo-data:/odoo" -v "$DFR_BACKUP_DIR:/backups:ro" "$pg_image" \
-    -o pipefail -c "$1"
-}
-
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 new_db="${DFR_DB_NAME}_restore_${stamp}"
 old_db="${DFR_DB_NAME}_old_${stamp}"
@@ -58,6 +50,7 @@ swapped=no
 cleanup() {
   local status=$?
   if [ -n "$filestore_job" ]; then
+    pkill -P "$filestore_job" 2>/dev/null || true
     docker rm -f "$filestore_container" >/dev/null 2>&1 || true
     wait "$filestore_job" 2>/dev/null || true
   fi
@@ -85,22 +78,28 @@ first_bad_part() {
 }
 
 # Three jobs at once, none of which touches the live database or filestore: the parts are
-# checked against the manifest, the filestore is unpacked (its own container) and pg_restore
+# checked against the manifest, the filestore is unpacked and pg_restore
 # runs. Nothing is swapped in unless all three succeed.
 log "restoring into the new database $new_db, its filestore alongside; checking every part's sha256 meanwhile"
 first_bad_part >"$work/bad" &
 check_job=$!
 odoo_image=$(compose config --images | grep '/odoo:' | head -n1)
 odoo_ids=$(docker run --rm --entrypoint sh "$odoo_image" -c 'echo "$(id -u odoo):$(id -g odoo)"')
-in_volume "
-  src=/backups/$source_name dest=/odoo/filestore/$new_db
-  rm -rf \$dest && mkdir -p \$dest
-  if [ -f \$src/filestore.tar.zst ]; then
-    zstd -q -dc \$src/filestore.tar.zst | tar -x --no-same-owner -C \$dest
-  elif [ -d \$src/filestore ]; then
-    cp -r \$src/filestore/. \$dest/
+unpack_filestore() {
+  local dest="$filestores/$new_db"
+  rm -rf "$dest" && mkdir -p "$dest"
+  if [ -f "$source/filestore.tar" ]; then
+    tar -x --no-same-owner -C "$dest" -f "$source/filestore.tar"
+  elif [ -f "$source/filestore.tar.zst" ]; then  # dfr-deploy 0.1.0 backups; no zstd on the host
+    docker run --rm -i --name "$filestore_container" --user 0 --network none \
+      -v "$DFR_BACKUP_DIR:/backups:ro" --entrypoint zstd "$pg_image" \
+      -q -dc "/backups/$source_name/filestore.tar.zst" | tar -x --no-same-owner -C "$dest"
+  elif [ -d "$source/filestore" ]; then
+    cp -r "$source/filestore/." "$dest/"
   fi
-  chown $odoo_ids /odoo/filestore && chown -R $odoo_ids \$dest" "$filestore_container" &
+  chown "$odoo_ids" "$filestores" && chown -R "$odoo_ids" "$dest"
+}
+unpack_filestore &
 filestore_job=$!
 parts_match() {
   wait "$check_job" || true
@@ -165,7 +164,11 @@ odoo_healthy() {
 }
 
 log "swapping: $DFR_DB_NAME -> $old_db, $new_db -> $DFR_DB_NAME"
-compose stop odoo
+# Odoo's own container, stopped and started with docker (its stop_grace_period applies): the
+# same as compose stop/start, without compose's start-up time while Odoo is down.
+odoo=$(docker ps -aq --filter "label=com.docker.compose.project=$DFR_PROJECT" \
+  --filter "label=com.docker.compose.service=odoo" | head -n1)
+[ -z "$odoo" ] || docker stop "$odoo" >/dev/null
 swapped=yes
 rollback() {
   log "Odoo did not come up healthy on the restored data: putting the previous state back"
@@ -182,7 +185,8 @@ if [ "$had_old" = 1 ]; then
 fi
 psql_admin -c "ALTER DATABASE \"$new_db\" RENAME TO \"$DFR_DB_NAME\""
 (cd "$filestores" && { [ ! -d "$DFR_DB_NAME" ] || mv "$DFR_DB_NAME" "$old_db"; } && mv "$new_db" "$DFR_DB_NAME")
-{ compose start odoo && odoo_healthy; } || rollback
+{ { if [ -n "$odoo" ]; then docker start "$odoo"; else compose up -d odoo; fi; } >/dev/null &&
+  odoo_healthy; } || rollback
 log "Odoo is healthy on the restored database"
 
 if [ "$drop_old" = yes ] && [ "$had_old" = 1 ]; then

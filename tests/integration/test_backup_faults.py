@@ -131,10 +131,10 @@ def test_truncated_backup(prod, state, good_backup, tmp_path):
 
 def test_part_whose_sha256_does_not_match(prod, state, good_backup, tmp_path):
     def flip(name, data, manifest):
-        return data[:-1] + bytes([data[-1] ^ 1]) if name == "filestore.tar.zst" else data
+        return data[:-1] + bytes([data[-1] ^ 1]) if name == "filestore.tar" else data
 
     bad = _rebuilt(good_backup, tmp_path / "flipped.dfrbak", flip)
-    _refused(_restore(prod, bad), "filestore.tar.zst does not match its sha256")
+    _refused(_restore(prod, bad), "filestore.tar does not match its sha256")
 
 
 def test_manifest_from_another_odoo_major(prod, state, good_backup, tmp_path):
@@ -267,14 +267,14 @@ def test_ssh_cut_during_restore_upload(prod, state, good_backup, tmp_path):
 
 def test_host_copy_that_rotted_is_refused_before_the_swap(prod, state, good_backup):
     host = prod[0]
-    part = f"/var/backups/dfr/prod/{good_backup.name}/filestore.tar.zst"
+    part = f"/var/backups/dfr/prod/{good_backup.name}/filestore.tar"
     host.exec(f"cp {part} /tmp/part.good && printf x | dd of={part} bs=1 seek=1000 "
               "conv=notrunc status=none")  # fmt: skip
     try:
         run = _restore(prod, good_backup)
         assert run.returncode != 0
         assert "from the copy the host kept of it" in run.output
-        assert "filestore.tar.zst does not match its sha256 in the manifest" in run.stderr
+        assert "filestore.tar does not match its sha256 in the manifest" in run.stderr
         assert "the live database and filestore were not touched" in run.stderr
     finally:
         host.exec(f"cp /tmp/part.good {part}")

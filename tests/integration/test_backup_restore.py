@@ -73,7 +73,7 @@ def test_backup_holds_database_filestore_and_a_manifest(backup_file, prod, origi
     assert {"base", "web", "dfr_base"} <= set(manifest["modules"])
     assert manifest["dfr_deploy_version"] == Path("VERSION").read_text().strip()
     assert set(manifest["files"]) == names - {"manifest.json"}
-    assert "database/toc.dat" in names and "filestore.tar.zst" in names
+    assert "database/toc.dat" in names and "filestore.tar" in names
     assert any(name.endswith(".dat.zst") for name in names)
 
 
