@@ -316,16 +316,23 @@ class Bench:
 
     def ours_database_only(self, r: Results) -> None:
         """Our backup's pg_dump command alone (what pgBackRest's row does: the database only)."""
+        r["ours.dbonly.s"], r["ours.dbonly.bytes"] = self.timed_into(
+            "bench-dump",
+            f"pg_dump -d {DB} --format=directory --jobs=2 --compress={DUMP_COMPRESSION} "
+            "--no-owner -f /backups/bench-dump/db",
+        )
+
+    def timed_into(self, directory: str, command: str) -> tuple[float, float]:
+        """Seconds of ``command`` run as postgres in the postgres container, writing into a fresh
+        ``/backups/<directory>`` (cold cache), and the bytes it wrote there; then removed."""
         uid = self.stack.sh(f"docker exec {self.stack.pg} id -u postgres")
-        target = f"{HOST_BACKUPS}/bench-dump"
+        target = f"{HOST_BACKUPS}/{directory}"
         self.stack.sh(f"rm -rf {target} && install -d -o {uid} -m 0700 {target}")
         self.prepare()
-        r["ours.dbonly.s"] = self.stack.timed(
-            f"docker exec -u postgres {self.stack.pg} pg_dump -d {DB} --format=directory "
-            f"--jobs=2 --compress={DUMP_COMPRESSION} --no-owner -f /backups/bench-dump/db"
-        )
-        r["ours.dbonly.bytes"] = float(self.stack.sh(f"du -sb {target} | cut -f1"))
+        seconds = self.stack.timed(f"docker exec -u postgres {self.stack.pg} {command}")
+        written = float(self.stack.sh(f"du -sb {target} | cut -f1"))
         self.stack.sh(f"rm -rf {target}")
+        return seconds, written
 
     def ours_stream(self, r: Results, archive: Path) -> None:
         """The SSH transfer alone, with its in-flight check: the kept copy of the backup
@@ -403,16 +410,11 @@ class Bench:
         s.compose("up", "-d", "--wait", "odoo")
 
     def basebackup(self, r: Results) -> None:
-        uid = self.stack.sh(f"docker exec {self.stack.pg} id -u postgres")
-        target = f"{HOST_BACKUPS}/bench-basebackup"
-        self.stack.sh(f"rm -rf {target} && install -d -o {uid} -m 0700 {target}")
-        self.prepare()
-        r["bb.backup.s"] = self.stack.timed(
-            f"docker exec -u postgres {self.stack.pg} pg_basebackup -D /backups/bench-basebackup "
-            "-Ft -X stream -c fast --compress=server-zstd:level=3,workers=2"
+        r["bb.backup.s"], r["bb.backup.bytes"] = self.timed_into(
+            "bench-basebackup",
+            "pg_basebackup -D /backups/bench-basebackup -Ft -X stream -c fast "
+            "--compress=server-zstd:level=3,workers=2",
         )
-        r["bb.backup.bytes"] = float(self.stack.sh(f"du -sb {target} | cut -f1"))
-        self.stack.sh(f"rm -rf {target}")
 
     def pgbackrest(self, r: Results, expected: dict[str, int], first: bool) -> None:
         s, pg = self.stack, self.stack.pg

@@ -23,13 +23,6 @@ tool=dfr-backup
 # (docs/benchmarks.md); the dump is CPU-bound, the 4 % of size is not worth 50 % more time.
 DUMP_COMPRESSION=zstd:1
 
-running() {
-  local id
-  id=$(container "$1")
-  [ -n "$id" ] || fail "the $1 container of $DFR_PROJECT is not running"
-  echo "$id"
-}
-
 sql() { docker exec -i -u postgres "$pg" psql -X -v ON_ERROR_STOP=1 -d "$DFR_DB_NAME" -tAq "$@"; }
 
 # "SIZE SHA256 NAME" of every file under $1 but manifest.json, sorted by name.

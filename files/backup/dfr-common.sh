@@ -16,6 +16,14 @@ container() {
     --filter "label=com.docker.compose.service=$1" --filter status=running
 }
 
+# The same, or one clear error when the service is not running.
+running() {
+  local id
+  id=$(container "$1")
+  [ -n "$id" ] || fail "the $1 container of $DFR_PROJECT is not running"
+  echo "$id"
+}
+
 # "SHA256 NAME" lines for the NUL-separated file names on stdin (relative to the current
 # directory), hashed in parallel with openssl: several times faster than coreutils' sha256sum
 # on CPUs with SHA instructions.

@@ -32,8 +32,7 @@ esac
 source="$DFR_BACKUP_DIR/$source_name"
 [ -d "$source" ] || fail "no backup $source"
 
-pg=$(container postgres)
-[ -n "$pg" ] || fail "the postgres container of $DFR_PROJECT is not running"
+pg=$(running postgres)
 psql_admin() { docker exec -i -u postgres "$pg" psql -X -v ON_ERROR_STOP=1 -d postgres -tAq "$@"; }
 pg_image=$(docker inspect -f '{{.Config.Image}}' "$pg")
 # The filestores, seen from this host (the volume is compose's, local driver): checks and
