@@ -983,9 +983,10 @@ def _stream_kept_backup(backup_name: str, dest: str) -> None:
     from pyinfra import host
 
     from tasks.archive import verify_tar_stream
+    from tasks.disk_writer import DiskWriter
     from tasks.transfer import download
 
-    with open(dest, "wb") as handle:
+    with DiskWriter(Path(dest)) as handle:
         download(f"/opt/dfr/prod/bin/dfr-backup stream {backup_name}", handle,
                  f"{host.name}: kept backup {backup_name}",
                  check=lambda stream: verify_tar_stream(stream, backup_name))  # fmt: skip

@@ -12,6 +12,7 @@ import io
 import json
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -39,23 +40,18 @@ def verify(path: Path) -> dict[str, Any]:
 def verify_tar_stream(stream: BinaryIO, what: str) -> dict[str, Any]:
     """Read a dfr tar once, front to back, checking every part against its manifest (which may
     come anywhere in the tar); return the manifest. ``what`` names the archive in errors."""
+    sums, manifest = {}, None
     try:
-        with tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20) as tar:
-            sums, manifest = {}, None
-            for member in tar:
-                if not member.isfile():
-                    continue
-                handle = tar.extractfile(member)
-                assert handle is not None
-                name = member.name.removeprefix("./")
-                if name == "manifest.json":
-                    manifest = json.loads(handle.read())
-                else:
-                    sums[name] = (member.size, _sha256(handle))
-    except (tarfile.TarError, EOFError) as error:
-        kind = "truncated" if "unexpected end" in str(error).lower() else "not a backup"
-        raise ArchiveError(f"{what} is {kind} ({error})") from None
-    except json.JSONDecodeError:
+        for name, size, content in _tar_files(stream):
+            if name == "manifest.json":
+                manifest = json.loads(content.read_all())
+            else:
+                sums[name] = (size, content.sha256())
+    except _Truncated as error:
+        raise ArchiveError(f"{what} is truncated ({error})") from None
+    except tarfile.HeaderError as error:
+        raise ArchiveError(f"{what} is not a backup ({error})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise ArchiveError(f"{what} has an unreadable manifest.json") from None
     if manifest is None or "files" not in manifest:
         raise ArchiveError(f"{what} is not a backup: it has no dfr manifest.json")
@@ -67,6 +63,88 @@ def verify_tar_stream(stream: BinaryIO, what: str) -> dict[str, Any]:
             raise ArchiveError(f"{what}: {name} does not match its sha256 in the manifest")
     _check_major(what, manifest)
     return manifest
+
+
+class _Truncated(Exception):
+    pass
+
+
+class _Content:
+    """One member's bytes, read from the stream as they come (hashed without copies)."""
+
+    def __init__(self, stream: BinaryIO, size: int) -> None:
+        self._stream, self._left = stream, size
+
+    def chunks(self) -> Iterator[bytes]:
+        while self._left:
+            piece = self._stream.read(min(self._left, 1 << 20))
+            if not piece:
+                raise _Truncated(f"{self._left} bytes missing")
+            self._left -= len(piece)
+            yield piece
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for piece in self.chunks():
+            digest.update(piece)
+        return digest.hexdigest()
+
+    def read_all(self) -> bytes:
+        return b"".join(bytes(piece) for piece in self.chunks())
+
+
+def _tar_files(stream: BinaryIO) -> Iterator[tuple[str, int, _Content]]:
+    """(name without ./, size, content) of every regular file of a tar stream, read once. The
+    stream may end without tar's end-of-archive blocks (a backup being streamed has none)."""
+    extended: dict[str, str] = {}  # from a GNU long name or a pax header, for the next member
+    while True:
+        header = _read_exact(stream, tarfile.BLOCKSIZE)
+        if not header or header == tarfile.NUL * tarfile.BLOCKSIZE:
+            return
+        if len(header) < tarfile.BLOCKSIZE:
+            raise _Truncated("in a header")
+        info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
+        size = int(extended.get("size", info.size)) if info.type != tarfile.XHDTYPE else info.size
+        content = _Content(stream, size)
+        if info.type == tarfile.GNUTYPE_LONGNAME:
+            extended = {"path": _text(content.read_all().rstrip(b"\0"))}
+        elif info.type == tarfile.XHDTYPE:
+            extended = _pax_records(content.read_all())
+        else:
+            if info.isreg():
+                yield extended.get("path", info.name).removeprefix("./"), size, content
+            extended = {}
+        for _ in content.chunks():  # whatever was not read
+            pass
+        padding = -size % tarfile.BLOCKSIZE
+        if padding and len(_read_exact(stream, padding)) < padding:
+            raise _Truncated("in padding")
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    """A pax extended header's "LENGTH key=value\\n" records."""
+    records, at = {}, 0
+    while at < len(data) and data[at : at + 1] != b"\0":
+        length = int(data[at : data.index(b" ", at)])
+        key, _, value = data[data.index(b" ", at) + 1 : at + length - 1].partition(b"=")
+        records[_text(key)] = _text(value)
+        at += length
+    return records
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _read_exact(stream: BinaryIO, size: int) -> bytes:
+    parts, count = [], 0
+    while count < size:
+        piece = stream.read(size - count)
+        if not piece:
+            break
+        parts.append(bytes(piece))
+        count += len(piece)
+    return b"".join(parts)
 
 
 def stored_manifest(path: Path) -> bytes | None:

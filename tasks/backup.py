@@ -24,6 +24,7 @@ from pyinfra.operations import python
 from tasks.archive import tar_to_odoo_zip, verify, verify_tar_stream
 from tasks.backup_settings import BackupSettings, backup_settings
 from tasks.backup_tools import install_backup_tools
+from tasks.disk_writer import DiskWriter
 from tasks.errors import SettingsError
 from tasks.facts import BackupSizeEstimate
 from tasks.settings import Settings
@@ -79,7 +80,7 @@ def _back_up(settings: Settings, backup: BackupSettings, archive_format: str) ->
         db_name=settings.db_name,
     )
     try:
-        with partial.open("wb") as handle:
+        with DiskWriter(partial) as handle:
             download(
                 f"{tool} create --format {archive_format} --name {name} --stream",
                 handle,

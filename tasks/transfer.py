@@ -13,12 +13,15 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, Protocol, TypeVar
 
 from pyinfra import host, logger
 from pyinfra.connectors.ssh import SSHConnector
 
 CHUNK = 1 << 20
+# More than paramiko's channel window (2 MiB): each receive takes all that has arrived, as
+# taking part of it moves the rest within paramiko's buffer (measured: 235 against 255 MB/s).
+RECEIVE = 4 << 20
 
 
 class TransferError(RuntimeError):
@@ -62,16 +65,20 @@ def _remote(command: str) -> str:
 T = TypeVar("T")
 
 
+class Sink(Protocol):
+    """Where a download goes: a file, or a ``DiskWriter``."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 class TeeReader(io.RawIOBase):
     """The bytes of ``chunks`` as a readable stream; everything that arrives is also written to
-    ``dest`` (in MiB batches: SSH delivers 32 KiB) and counted by ``progress``."""
+    ``dest`` and counted by ``progress``."""
 
-    def __init__(self, chunks: Iterator[bytes], dest: BinaryIO, progress: Progress) -> None:
+    def __init__(self, chunks: Iterator[bytes], dest: Sink, progress: Progress) -> None:
         super().__init__()
         self._chunks, self._dest, self._progress = chunks, dest, progress
         self._pending, self._offset = b"", 0
-        self._batch: list[bytes] = []
-        self._batched = 0
 
     def readable(self) -> bool:
         return True
@@ -102,24 +109,15 @@ class TeeReader(io.RawIOBase):
         self._pending, self._offset = b"", 0
         for chunk in self._chunks:
             self._arrived(chunk)
-        self._write_batch()
 
     def _arrived(self, chunk: bytes) -> None:
         self._progress.add(len(chunk))
-        self._batch.append(chunk)
-        self._batched += len(chunk)
-        if self._batched >= CHUNK:
-            self._write_batch()
-
-    def _write_batch(self) -> None:
-        if self._batch:
-            self._dest.write(b"".join(self._batch))
-            self._batch, self._batched = [], 0
+        self._dest.write(chunk)
 
 
 def read_through(
     chunks: Iterator[bytes],
-    dest: BinaryIO,
+    dest: Sink,
     progress: Progress,
     check: Callable[[BinaryIO], T] | None = None,
 ) -> T | None:
@@ -141,7 +139,7 @@ def read_through(
 
 def download(
     command: str,
-    dest: BinaryIO,
+    dest: Sink,
     label: str,
     total: int | None = None,
     check: Callable[[BinaryIO], T] | None = None,
@@ -172,7 +170,7 @@ def _run_reading(command: str) -> Iterator[bytes]:
     if isinstance(host.connector, SSHConnector):
         channel = host.connector.client.get_transport().open_session()
         channel.exec_command(command)
-        while chunk := channel.recv(CHUNK):
+        while chunk := channel.recv(RECEIVE):
             yield chunk
         status = channel.recv_exit_status()
         error = channel.recv_stderr(65536).decode(errors="replace").strip()

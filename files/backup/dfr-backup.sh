@@ -25,12 +25,16 @@ DUMP_COMPRESSION=zstd:1
 
 sql() { docker exec -i -u postgres "$pg" psql -X -v ON_ERROR_STOP=1 -d "$DFR_DB_NAME" -tAq "$@"; }
 
-# "SIZE SHA256 NAME" of every file under $1 but manifest.json, sorted by name.
+# "SIZE SHA256 NAME" of every file under $1 but manifest.json, sorted by name. Sums already
+# taken ("SHA256 NAME" lines in $2, if given) are not taken again.
 part_sums() {
-  local dir=$1
+  local dir=$1 known=${2:-/dev/null}
   {
     (cd "$dir" && find . -type f ! -name manifest.json -printf 'S %s %P\n')
-    (cd "$dir" && find . -type f ! -name manifest.json -printf '%P\0' | sha256_files | sed 's/^/H /')
+    sed 's/^/H /' "$known"
+    (cd "$dir" && find . -type f ! -name manifest.json -printf '%P\n' |
+      { LC_ALL=C grep -vxF -f <(cut -d' ' -f2- "$known") || true; } | tr '\n' '\0' | sha256_files |
+      sed 's/^/H /')
   } | awk '
     $1 == "S" { size[substr($0, length($2) + 4)] = $2; next }
     { sha[substr($0, length($2) + 4)] = $2 }
@@ -40,7 +44,7 @@ part_sums() {
 json_string() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
 
 write_manifest() {
-  local stage=$1 format=$2 created=$3
+  local stage=$1 format=$2 created=$3 known_sums=$4
   local pg_version odoo_version major modules files
   pg_version=$(sql -c 'SHOW server_version')
   odoo_version=$(sql -c "SELECT latest_version FROM ir_module_module WHERE name = 'base'")
@@ -48,7 +52,7 @@ write_manifest() {
   modules=$(sql -F ' ' -c "SELECT name, coalesce(latest_version, '') FROM ir_module_module
                             WHERE state = 'installed' ORDER BY name" |
     awk 'NF { printf "%s\"%s\": \"%s\"", sep, $1, $2; sep = ", " }')
-  files=$(part_sums "$stage" | awk '{
+  files=$(part_sums "$stage" "$known_sums" | awk '{
       size = $1; sha = $2; name = substr($0, length($1) + length($2) + 3)
       gsub(/\\/, "\\\\\\\\", name); gsub(/"/, "\\\"", name)
       printf "%s\n    \"%s\": {\"size\": %s, \"sha256\": \"%s\"}", sep, name, size, sha; sep = ","
@@ -74,32 +78,14 @@ JSON
 }
 
 # Globals: the EXIT trap that removes an unfinished backup runs outside create().
-stage="" filestore_job="" dump_job=""
+stage="" work="" dump_job="" sum_job=""
 discard_unfinished() {
-  if [ -n "$filestore_job" ]; then
-    pkill -P "$filestore_job" 2>/dev/null || true
-    wait "$filestore_job" 2>/dev/null || true
-  fi
   # pg_dump stops by itself once its output directory is gone.
   [ -z "$dump_job" ] || kill "$dump_job" 2>/dev/null || true
+  # The filestore's sha256 ends with the tar that feeds it.
+  [ -z "$sum_job" ] || wait "$sum_job" 2>/dev/null || true
   [ -z "$stage" ] || rm -rf "$stage"
-}
-
-# The filestore as a plain tar, read from this host's view of the Odoo data volume (compose's,
-# local driver). Not compressed: Odoo's attachments are mostly JPEG, PNG and PDF, which zstd
-# shrinks by ~10 % (995 against 1 099 MB in the benchmark) for CPU that pg_dump, running at the
-# same time, needs on a small host; a plain tar also restores without a decompressor.
-archive_filestore() {
-  local format=$1 src
-  src=$(docker volume inspect -f '{{.Mountpoint}}' "${DFR_PROJECT}_odoo-data")/filestore/$DFR_DB_NAME
-  if [ "$format" = odoo-zip ]; then
-    mkdir -p "$stage/filestore"
-    if [ -d "$src" ]; then cp -a "$src/." "$stage/filestore/"; fi
-  elif [ -d "$src" ]; then
-    tar -C "$src" -cf "$stage/filestore.tar" .
-  else
-    tar -cf "$stage/filestore.tar" -T /dev/null
-  fi
+  [ -z "$work" ] || rm -rf "$work"
 }
 
 dump_database() {
@@ -121,6 +107,58 @@ emit() {
   tar -C "$stage" -b 1 -cf - "$@" | head -c -1024
 }
 
+# The Odoo filestore of the database, seen from this host (the volume is compose's, local driver).
+filestore_dir() {
+  echo "$(docker volume inspect -f '{{.Mountpoint}}' "${DFR_PROJECT}_odoo-data")/filestore/$DFR_DB_NAME"
+}
+
+# The filestore as $stage/filestore.tar, a plain tar of the files listed now (files that Odoo
+# adds meanwhile belong to the next backup), its sha256 taken as it is written. Not compressed:
+# Odoo's attachments are mostly JPEG, PNG and PDF, which zstd shrinks by ~10 % (995 against
+# 1 099 MB in the benchmark) for CPU that pg_dump, running at the same time, needs.
+# With --stream it is sent while it is made: GNU tar writing to /dev/null reads no file, which
+# gives the tar's size for the member's header first.
+archive_filestore() {
+  local src list size=""
+  src=$(filestore_dir)
+  list="$work/filestore.list"
+  if [ -d "$src" ]; then
+    (cd "$src" && find . -mindepth 1 -print0) >"$list"
+  else
+    src=$work && : >"$list"
+  fi
+  tar_filestore() { tar -C "$src" --null --no-recursion -T "$list" "$@"; }
+  if [ "$stream" = yes ]; then
+    size=$(LC_ALL=C tar_filestore -cf /dev/null --totals 2>&1 |
+      sed -n 's/^Total bytes written: \([0-9]*\).*/\1/p')
+    [ -n "$size" ] || fail "could not size the filestore's tar"
+    tar_header ./filestore.tar "$size" >"$work/header"
+  fi
+  mkfifo "$work/to-sum"
+  { sha256_stream <"$work/to-sum" | sed 's/$/ filestore.tar/' >"$work/sums"; } &
+  sum_job=$!
+  if [ "$stream" = yes ]; then
+    cat "$work/header"
+    tar_filestore -cf - | tee "$stage/filestore.tar" "$work/to-sum"
+  else
+    tar_filestore -cf - | tee "$stage/filestore.tar" "$work/to-sum" >/dev/null
+  fi || fail "the filestore could not be archived (above); if a file went away meanwhile, run the backup again"
+  wait "$sum_job" || fail "could not take the filestore's sha256"
+  sum_job=""
+  [ -z "$size" ] || [ "$(stat -c %s "$stage/filestore.tar")" = "$size" ] ||
+    fail "the filestore changed while it was archived (a file grew): run the backup again"
+}
+
+# The 512-byte tar header of a member NAME of SIZE bytes, made by tar from a sparse stand-in
+# (tar then stops on the closed pipe).
+tar_header() {
+  local name=$1 size=$2
+  mkdir -p "$work/sized" && truncate -s "$size" "$work/sized/$name"
+  { tar -C "$work/sized" -b 1 -cf - "$name" 2>/dev/null || true; } | head -c 512 >"$work/sized.header"
+  [ "$(stat -c %s "$work/sized.header")" = 512 ] || fail "could not make the tar header of $name"
+  cat "$work/sized.header"
+}
+
 create() {
   local format=dfr name="" stream=no
   while [ $# -gt 0 ]; do
@@ -132,7 +170,7 @@ create() {
     esac
   done
   case "$format" in dfr | odoo-zip) ;; *) fail "format $format: use dfr or odoo-zip" ;; esac
-  local suffix created pg_uid filestore_part dump_part
+  local suffix created pg_uid
   suffix=$([ "$format" = odoo-zip ] && echo odoo-zip || echo dfrbak)
   created=$(date -u +%FT%TZ)
   name=${name:-$DFR_ENV-$DFR_DB_NAME-$(date -u -d "$created" +%Y%m%dT%H%M%SZ).$suffix}
@@ -146,31 +184,36 @@ create() {
   install -d -m 0711 "$DFR_BACKUP_DIR"
   rm -rf "$stage"
   trap discard_unfinished EXIT
+  work=$(mktemp -d)
+  : >"$work/sums"
   pg_uid=$(docker exec "$pg" id -u postgres)
   install -d -m 0700 -o "$pg_uid" "$stage"
 
-  # pg_dump first, alone: it reads the whole database from disk. Then the filestore is archived
-  # while the dump is sent. Streamed, each part goes out as soon as it is complete;
-  # manifest.json comes last.
-  filestore_part=$([ "$format" = odoo-zip ] && echo filestore || echo filestore.tar)
-  dump_part=$([ "$format" = odoo-zip ] && echo dump.sql || echo database)
-  log "dumping database $DFR_DB_NAME, then archiving its filestore ($format)"
+  log "dumping database $DFR_DB_NAME and archiving its filestore at once ($format)"
   dump_database "$format" "$name" &
   dump_job=$!
-  wait "$dump_job" || fail "pg_dump of $DFR_DB_NAME failed"
-  dump_job=""
-  chown -R 0:0 "$stage"
-  archive_filestore "$format" &
-  filestore_job=$!
-  emit "./$dump_part"
-  wait "$filestore_job" || fail "archiving the filestore of $DFR_DB_NAME failed"
-  filestore_job=""
-  emit "./$filestore_part"
+  if [ "$format" = odoo-zip ]; then
+    mkdir "$stage/filestore"
+    if [ -d "$(filestore_dir)" ]; then cp -a "$(filestore_dir)/." "$stage/filestore/"; fi
+    wait "$dump_job" || fail "pg_dump of $DFR_DB_NAME failed"
+    dump_job=""
+    chown -R 0:0 "$stage"
+    emit ./dump.sql ./filestore
+  else
+    # Streamed, the filestore goes out while pg_dump runs, then the dump, manifest.json last;
+    # each part's sha256 is taken once it is complete.
+    archive_filestore
+    wait "$dump_job" || fail "pg_dump of $DFR_DB_NAME failed"
+    dump_job=""
+    chown -R 0:0 "$stage"
+    emit ./database
+  fi
 
-  write_manifest "$stage" "$([ "$format" = odoo-zip ] && echo odoo-zip || echo dfr-backup/1)" "$created"
+  write_manifest "$stage" "$([ "$format" = odoo-zip ] && echo odoo-zip || echo dfr-backup/1)" "$created" "$work/sums"
   [ "$stream" = no ] || tar -C "$stage" -b 1 -cf - ./manifest.json
   mv "$stage" "$DFR_BACKUP_DIR/$name"
   trap - EXIT
+  rm -rf "$work"
   log "backup $name complete ($(du -sb "$DFR_BACKUP_DIR/$name" | cut -f1) bytes)"
   [ "$stream" = yes ] || echo "$name $(du -sb "$DFR_BACKUP_DIR/$name" | cut -f1)"
 }

@@ -34,3 +34,12 @@ sha256_files() {
     xargs -0 -r -P "$DFR_BACKUP_JOBS" -n 8 sha256sum | sed 's/^\([0-9a-f]*\)  /\1 /'
   fi
 }
+
+# The sha256 (hex) of stdin.
+sha256_stream() {
+  if command -v openssl >/dev/null; then
+    openssl dgst -sha256 -r | cut -d' ' -f1
+  else
+    sha256sum | cut -d' ' -f1
+  fi
+}

@@ -69,10 +69,15 @@ trap cleanup EXIT
 sed -n 's/^ *"\([^"]*\)": {"size": [0-9]*, "sha256": "\([0-9a-f]*\)"}.*/\2 \1/p' \
   "$source/manifest.json" | LC_ALL=C sort -k2 >"$work/expected"
 [ -s "$work/expected" ] || fail "$source_name lists no files in its manifest"
+# A filestore.tar is hashed as it is unpacked (read once); every other part by check_parts.
+hashed_on_unpack=$([ -f "$source/filestore.tar" ] && echo filestore.tar || true)
+check_parts() {
+  (cd "$source" && cut -d' ' -f2- "$work/expected" | grep -vxF "${hashed_on_unpack:-/}" |
+    tr '\n' '\0' | sha256_files 2>/dev/null >"$work/found.parts") || true
+}
 # Prints the first part whose sha256 differs from the manifest's, if any.
 first_bad_part() {
-  (cd "$source" && cut -d' ' -f2- "$work/expected" | tr '\n' '\0' | sha256_files 2>/dev/null |
-    LC_ALL=C sort -k2 >"$work/found") || true
+  cat "$work/found.parts" "$work/found.filestore" 2>/dev/null | LC_ALL=C sort -k2 >"$work/found"
   diff "$work/expected" "$work/found" | sed -n 's/^< [0-9a-f]* //p' | head -n1
 }
 
@@ -80,15 +85,16 @@ first_bad_part() {
 # checked against the manifest, the filestore is unpacked and pg_restore
 # runs. Nothing is swapped in unless all three succeed.
 log "restoring into the new database $new_db, its filestore alongside; checking every part's sha256 meanwhile"
-first_bad_part >"$work/bad" &
+check_parts &
 check_job=$!
-odoo_image=$(compose config --images | grep '/odoo:' | head -n1)
-odoo_ids=$(docker run --rm --entrypoint sh "$odoo_image" -c 'echo "$(id -u odoo):$(id -g odoo)"')
 unpack_filestore() {
-  local dest="$filestores/$new_db"
+  local dest="$filestores/$new_db" odoo_image odoo_ids
   rm -rf "$dest" && mkdir -p "$dest"
   if [ -f "$source/filestore.tar" ]; then
-    tar -x --no-same-owner -C "$dest" -f "$source/filestore.tar"
+    mkfifo "$work/filestore.tee"
+    { sha256_stream <"$work/filestore.tee" | sed 's/$/ filestore.tar/' >"$work/found.filestore"; } &
+    tee -p "$work/filestore.tee" <"$source/filestore.tar" | tar -x --no-same-owner -C "$dest"
+    wait $!
   elif [ -f "$source/filestore.tar.zst" ]; then  # dfr-deploy 0.1.0 backups; no zstd on the host
     docker run --rm -i --name "$filestore_container" --user 0 --network none \
       -v "$DFR_BACKUP_DIR:/backups:ro" --entrypoint zstd "$pg_image" \
@@ -96,14 +102,22 @@ unpack_filestore() {
   elif [ -d "$source/filestore" ]; then
     cp -r "$source/filestore/." "$dest/"
   fi
+  odoo_image=$(compose config --images | grep '/odoo:' | head -n1)
+  odoo_ids=$(docker run --rm --entrypoint sh "$odoo_image" -c 'echo "$(id -u odoo):$(id -g odoo)"')
   chown "$odoo_ids" "$filestores" && chown -R "$odoo_ids" "$dest"
 }
 unpack_filestore &
 filestore_job=$!
+# Waits for the checks and the filestore; fails naming the first part that does not match.
 parts_match() {
+  local unpacked=yes
   wait "$check_job" || true
   check_job=""
+  wait "$filestore_job" || unpacked=no
+  filestore_job=""
+  first_bad_part >"$work/bad"
   [ ! -s "$work/bad" ] || fail "$source_name: $(cat "$work/bad") does not match its sha256 in the manifest"
+  [ "$unpacked" = yes ] || fail "restoring the filestore failed"
 }
 psql_admin -c "CREATE DATABASE \"$new_db\" OWNER \"$DFR_DB_USER\" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C'"
 # As root in the container: the backup's files are root's 0600 on the host, and a copy kept
@@ -121,8 +135,6 @@ else
 fi
 restore_database || { parts_match; fail "restoring the database failed (see above)"; }
 parts_match
-wait "$filestore_job" || fail "restoring the filestore failed"
-filestore_job=""
 log "every part matches its sha256; database and filestore restored"
 
 log "checking the new database"
@@ -163,29 +175,43 @@ odoo_healthy() {
 }
 
 log "swapping: $DFR_DB_NAME -> $old_db, $new_db -> $DFR_DB_NAME"
+had_old=$(psql_admin -c "SELECT count(*) FROM pg_database WHERE datname = '$DFR_DB_NAME'")
 # Odoo's own container, stopped and started with docker (its stop_grace_period applies): the
 # same as compose stop/start, without compose's start-up time while Odoo is down.
 odoo=$(docker ps -aq --filter "label=com.docker.compose.project=$DFR_PROJECT" \
   --filter "label=com.docker.compose.service=odoo" | head -n1)
+start_odoo() { if [ -n "$odoo" ]; then docker start "$odoo"; else compose up -d odoo; fi >/dev/null; }
+# $1 -> $2 and $3 -> $1 (if there is a $3) in one transaction: both or neither.
+rename_databases() {
+  if [ "$had_old" = 1 ]; then
+    psql_admin -1 -c "ALTER DATABASE \"$1\" RENAME TO \"$2\"" -c "ALTER DATABASE \"$3\" RENAME TO \"$1\""
+  else
+    psql_admin -c "ALTER DATABASE \"$3\" RENAME TO \"$1\""
+  fi
+}
 [ -z "$odoo" ] || docker stop "$odoo" >/dev/null
+if ! rename_databases "$DFR_DB_NAME" "$old_db" "$new_db"; then
+  start_odoo || true
+  fail "renaming the databases failed (above): nothing was swapped, Odoo runs on the previous database"
+fi
 swapped=yes
 rollback() {
   log "Odoo did not come up healthy on the restored data: putting the previous state back"
   compose stop odoo || true
-  psql_admin -c "ALTER DATABASE \"$DFR_DB_NAME\" RENAME TO \"$new_db\"" || true
-  psql_admin -c "ALTER DATABASE \"$old_db\" RENAME TO \"$DFR_DB_NAME\"" || true
-  (cd "$filestores" && mv "$DFR_DB_NAME" "$new_db"; [ ! -d "$old_db" ] || mv "$old_db" "$DFR_DB_NAME") || true
+  if [ "$had_old" = 1 ]; then
+    rename_databases "$DFR_DB_NAME" "$new_db" "$old_db" || true
+  else
+    psql_admin -c "ALTER DATABASE \"$DFR_DB_NAME\" RENAME TO \"$new_db\"" || true
+  fi
+  (cd "$filestores" &&
+    if [ ! -d "$new_db" ]; then mv "$DFR_DB_NAME" "$new_db"; fi &&
+    if [ -d "$old_db" ]; then mv "$old_db" "$DFR_DB_NAME"; fi) || true
   compose up -d --wait odoo || true
   fail "restore rolled back; the restored copy stays as database $new_db for inspection"
 }
-had_old=$(psql_admin -c "SELECT count(*) FROM pg_database WHERE datname = '$DFR_DB_NAME'")
-if [ "$had_old" = 1 ]; then
-  psql_admin -c "ALTER DATABASE \"$DFR_DB_NAME\" RENAME TO \"$old_db\""
-fi
-psql_admin -c "ALTER DATABASE \"$new_db\" RENAME TO \"$DFR_DB_NAME\""
-(cd "$filestores" && { [ ! -d "$DFR_DB_NAME" ] || mv "$DFR_DB_NAME" "$old_db"; } && mv "$new_db" "$DFR_DB_NAME")
-{ { if [ -n "$odoo" ]; then docker start "$odoo"; else compose up -d odoo; fi; } >/dev/null &&
-  odoo_healthy; } || rollback
+(cd "$filestores" && { [ ! -d "$DFR_DB_NAME" ] || mv "$DFR_DB_NAME" "$old_db"; } && mv "$new_db" "$DFR_DB_NAME") ||
+  rollback
+{ start_odoo && odoo_healthy; } || rollback
 log "Odoo is healthy on the restored database"
 
 if [ "$drop_old" = yes ] && [ "$had_old" = 1 ]; then

@@ -68,3 +68,18 @@ def test_junk_is_not_a_backup_and_is_still_read_to_its_end():
     written, error = _received(junk)
     assert "it is not a backup" in error
     assert written == junk
+
+
+@pytest.mark.parametrize("tar_format", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_long_and_unicode_part_names_are_read_as_gnu_and_pax_tar_write_them(tar_format):
+    parts = {"filestore/" + "é" * 80 + "/deep" * 20 + "/ü.bin": b"\0\1" * 999, "dump.sql": b""}
+    files = {n: {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in parts.items()}
+    manifest = {"format": "odoo-zip", "major_version": "18.0", "files": files}
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tar_format) as tar:
+        for name, data in [*parts.items(), ("manifest.json", manifest_bytes(manifest))]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    _, found = _received(out.getvalue(), chunk=1000)
+    assert found == manifest
