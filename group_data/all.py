@@ -63,4 +63,6 @@ backup_jobs = 2  # parallel pg_dump jobs (and sha256 processes)
 # parallel pg_restore jobs: one more than the cores keeps them busy while one waits on the disk
 # (2.35 GB restored on 2 cores in 10.9 s with 3 jobs, 12.6 s with 2, 11.1 s with 4)
 restore_jobs = 3
+# seconds Odoo gets to answer /web/health after a restore's swap, else the swap is undone
+restore_health_timeout = 300
 backup_schedule = None  # systemd OnCalendar of the host's daily backup; None: no timer

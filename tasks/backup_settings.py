@@ -19,19 +19,20 @@ class BackupSettings:
     keep_monthly: int
     jobs: int
     restore_jobs: int
+    health_timeout: int
     schedule: str | None
 
 
 def backup_settings(data: Any, env: str) -> BackupSettings:
     counts = {}
     keys = ("backup_keep_daily", "backup_keep_weekly", "backup_keep_monthly", "backup_jobs",
-            "restore_jobs")  # fmt: skip
+            "restore_jobs", "restore_health_timeout")  # fmt: skip
     for key in keys:
         value = data.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise SettingsError(f"{key} {value!r} is not a number of 0 or more")
         counts[key] = value
-    for key in ("backup_jobs", "restore_jobs"):
+    for key in ("backup_jobs", "restore_jobs", "restore_health_timeout"):
         if counts[key] < 1:
             raise SettingsError(f"{key} must be at least 1")
     schedule = data.get("backup_schedule")
@@ -46,5 +47,6 @@ def backup_settings(data: Any, env: str) -> BackupSettings:
         keep_monthly=counts["backup_keep_monthly"],
         jobs=counts["backup_jobs"],
         restore_jobs=counts["restore_jobs"],
+        health_timeout=counts["restore_health_timeout"],
         schedule=schedule,
     )

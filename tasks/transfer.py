@@ -1,6 +1,6 @@
 """Big transfers between this machine and a host over the deploy's own SSH connection.
 
-Bytes stream through one SSH channel (or a local process for ``@local``) in 1 MiB chunks, with
+Bytes stream through one SSH channel (or a local process for ``@local``) in MiB chunks, with
 progress lines (bytes, rate, ETA) and the remote exit status checked. A download can be checked
 as it arrives (a backup's sha256s, read as a tar stream) while it is written, in one pass.
 """

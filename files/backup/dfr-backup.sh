@@ -200,8 +200,8 @@ create() {
     chown -R 0:0 "$stage"
     emit ./dump.sql ./filestore
   else
-    # Streamed, the filestore goes out while pg_dump runs, then the dump, manifest.json last;
-    # each part's sha256 is taken once it is complete.
+    # Streamed, the filestore goes out while pg_dump runs, then the dump, manifest.json last.
+    # The filestore's sha256 is taken as it is written, the dump's once pg_dump is done.
     archive_filestore
     wait "$dump_job" || fail "pg_dump of $DFR_DB_NAME failed"
     dump_job=""

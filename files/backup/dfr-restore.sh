@@ -75,10 +75,11 @@ check_parts() {
   (cd "$source" && cut -d' ' -f2- "$work/expected" | grep -vxF "${hashed_on_unpack:-/}" |
     tr '\n' '\0' | sha256_files 2>/dev/null >"$work/found.parts") || true
 }
+: >"$work/found.parts" && : >"$work/found.filestore"
 # Prints the first part whose sha256 differs from the manifest's, if any.
 first_bad_part() {
-  cat "$work/found.parts" "$work/found.filestore" 2>/dev/null | LC_ALL=C sort -k2 >"$work/found"
-  diff "$work/expected" "$work/found" | sed -n 's/^< [0-9a-f]* //p' | head -n1
+  cat "$work/found.parts" "$work/found.filestore" | LC_ALL=C sort -k2 >"$work/found"
+  { diff "$work/expected" "$work/found" || true; } | sed -n 's/^< [0-9a-f]* //p' | head -n1
 }
 
 # Three jobs at once, none of which touches the live database or filestore: the parts are
@@ -162,11 +163,12 @@ fi
 # What the compose healthcheck runs, polled every 0.2 s: Docker's own check runs only every
 # 10 s, which would hold the restore (and Odoo's users) that long after Odoo is up.
 odoo_healthy() {
-  local deadline=$((SECONDS + 300)) odoo
+  local deadline=$((SECONDS + DFR_RESTORE_HEALTH_TIMEOUT)) odoo
   while [ "$SECONDS" -lt "$deadline" ]; do
     odoo=$(container odoo)
-    if [ -n "$odoo" ] &&
-      docker exec "$odoo" curl -fsS -o /dev/null http://127.0.0.1:8069/web/health 2>/dev/null; then
+    # timeout: an exec into a container that hangs (frozen, overloaded) must not hang us.
+    if [ -n "$odoo" ] && timeout 10 docker exec "$odoo" \
+      curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:8069/web/health 2>/dev/null; then
       return 0
     fi
     sleep 0.2

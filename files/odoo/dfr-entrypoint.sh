@@ -29,8 +29,12 @@ case "${1:-odoo}" in
   *) exec "$@" ;;
 esac
 
+# As PID 1 this shell ignores the signals it has no handler for: a stop (docker stop, a
+# restore's swap, its rollback) while PostgreSQL is awaited would last the whole grace period.
+trap 'exit 143' TERM INT
 timeout="${DFR_DB_WAIT_TIMEOUT:-60}"
-if ! wait-for-psql.py --timeout="$timeout" >/dev/null 2>&1; then
+wait-for-psql.py --timeout="$timeout" >/dev/null 2>&1 &
+if ! wait $!; then
   log ERROR "PostgreSQL did not answer within ${timeout}s: check 'docker compose logs postgres'"
   exit 1
 fi

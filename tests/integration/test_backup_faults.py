@@ -183,7 +183,9 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _while_running(prod, args: list[str], process: str, action: str) -> subprocess.Popen:
+def _while_running(
+    prod, args: list[str], process: str, action: str
+) -> subprocess.CompletedProcess[str]:
     """Run pyinfra while a watcher on the host does ``action`` as soon as ``process`` runs."""
     host = prod[0]
     pattern = f"[{process[0]}]{process[1:]}"  # does not match the watcher's own command line
@@ -200,10 +202,10 @@ def _while_running(prod, args: list[str], process: str, action: str) -> subproce
         stderr=subprocess.PIPE,
         text=True,
     )
-    _, stderr = run.communicate(timeout=600)
+    stdout, stderr = run.communicate(timeout=600)
     fired = host.exec("cat /tmp/fault.done 2>/dev/null || true") == "done"
     assert fired, f"the fault never fired; pyinfra said: {stderr[-1500:]}"
-    return run
+    return subprocess.CompletedProcess(run.args, run.returncode, stdout, stderr)
 
 
 def _no_complete_backup(directory: Path, host: TargetHost, before: str) -> None:
@@ -278,6 +280,31 @@ def test_host_copy_that_rotted_is_refused_before_the_swap(prod, state, good_back
         assert "the live database and filestore were not touched" in run.stderr
     finally:
         host.exec(f"cp /tmp/part.good {part}")
+
+
+def test_odoo_not_answering_after_the_swap_puts_the_previous_state_back(prod, good_backup):
+    """Odoo is frozen (docker pause) as soon as the restore polls its health on the swapped-in
+    data: the restore must undo the swap and leave Odoo serving the previous data."""
+    host = prod[0]
+    psql(host, "UPDATE farmer SET name = 'changed after the backup'")  # what must come back
+    before = _live_state(host)
+    data = {"backup_file": good_backup, "confirm": "prod", "restore_health_timeout": 5}
+    run = _while_running(
+        prod,
+        ["tasks/restore.py", *[arg for k, v in data.items() for arg in ("--data", f"{k}={v}")]],
+        "docker exec [0-9a-f]* curl",  # dfr-restore's own health poll, only after the swap
+        "docker pause $(docker ps -q -f label=com.docker.compose.service=odoo)",
+    )
+    assert run.returncode != 0
+    assert "Odoo did not come up healthy on the restored data" in run.stderr
+    assert "restore rolled back" in run.stderr
+    after = _live_state(host)
+    databases = set(after.pop("databases").split(",")) - set(before.pop("databases").split(","))
+    assert after == before  # the previous data and filestore, served by a healthy Odoo
+    (restored,) = databases  # the restored copy, kept for inspection
+    assert restored.startswith("dfr_restore_")
+    psql(host, f'DROP DATABASE "{restored}"', db="postgres")
+    host.exec(f"rm -rf /var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore/{restored}")
 
 
 def test_disk_filling_during_backup(prod, tmp_path):
