@@ -146,7 +146,7 @@ archive_filestore() {
   wait "$sum_job" || fail "could not take the filestore's sha256"
   sum_job=""
   [ -z "$size" ] || [ "$(stat -c %s "$stage/filestore.tar")" = "$size" ] ||
-    fail "the filestore changed while it was archived (a file grew): run the backup again"
+    fail "the filestore changed while it was archived (a file changed size): run the backup again"
 }
 
 # The 512-byte tar header of a member NAME of SIZE bytes, made by tar from a sparse stand-in

@@ -198,7 +198,7 @@ if ! rename_databases "$DFR_DB_NAME" "$old_db" "$new_db"; then
 fi
 swapped=yes
 rollback() {
-  log "Odoo did not come up healthy on the restored data: putting the previous state back"
+  log "$1: putting the previous state back"
   compose stop odoo || true
   if [ "$had_old" = 1 ]; then
     rename_databases "$DFR_DB_NAME" "$new_db" "$old_db" || true
@@ -212,8 +212,8 @@ rollback() {
   fail "restore rolled back; the restored copy stays as database $new_db for inspection"
 }
 (cd "$filestores" && { [ ! -d "$DFR_DB_NAME" ] || mv "$DFR_DB_NAME" "$old_db"; } && mv "$new_db" "$DFR_DB_NAME") ||
-  rollback
-{ start_odoo && odoo_healthy; } || rollback
+  rollback "moving the restored filestore into place failed"
+{ start_odoo && odoo_healthy; } || rollback "Odoo did not come up healthy on the restored data"
 log "Odoo is healthy on the restored database"
 
 if [ "$drop_old" = yes ] && [ "$had_old" = 1 ]; then

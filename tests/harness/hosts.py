@@ -201,12 +201,14 @@ def _flags_that_work(common: list[str], image: str) -> list[str]:
 
 
 def _remove_container(container: str) -> None:
-    """Stop the nested engine first: otherwise its cgroup directories outlive the container."""
+    """Stop the nested engine first: otherwise its cgroup directories outlive the container.
+    Paused nested containers are thawed first: frozen, their processes survive every kill."""
     docker(
         "exec",
         container,
         "sh",
         "-c",
+        "docker ps -q -f status=paused 2>/dev/null | xargs -r docker unpause >/dev/null 2>&1; "
         "systemctl stop docker.socket docker containerd 2>/dev/null; true",
         check=False,
         timeout=120,

@@ -289,12 +289,15 @@ def test_odoo_not_answering_after_the_swap_puts_the_previous_state_back(prod, go
     psql(host, "UPDATE farmer SET name = 'changed after the backup'")  # what must come back
     before = _live_state(host)
     data = {"backup_file": good_backup, "confirm": "prod", "restore_health_timeout": 5}
-    run = _while_running(
-        prod,
-        ["tasks/restore.py", *[arg for k, v in data.items() for arg in ("--data", f"{k}={v}")]],
-        "docker exec [0-9a-f]* curl",  # dfr-restore's own health poll, only after the swap
-        "docker pause $(docker ps -q -f label=com.docker.compose.service=odoo)",
-    )
+    try:
+        run = _while_running(
+            prod,
+            ["tasks/restore.py", *[a for k, v in data.items() for a in ("--data", f"{k}={v}")]],
+            "docker exec [0-9a-f]* curl",  # dfr-restore's own health poll, only after the swap
+            "docker pause $(docker ps -q -f label=com.docker.compose.service=odoo)",
+        )
+    finally:  # a container left frozen would block the host's teardown
+        host.exec("docker ps -q -f status=paused | xargs -r docker unpause >/dev/null")
     assert run.returncode != 0
     assert "Odoo did not come up healthy on the restored data" in run.stderr
     assert "restore rolled back" in run.stderr
