@@ -49,10 +49,10 @@ def verify_tar_stream(stream: BinaryIO, what: str) -> dict[str, Any]:
                 sums[name] = (size, content.sha256())
     except _Truncated as error:
         raise ArchiveError(f"{what} is truncated ({error})") from None
-    except tarfile.HeaderError as error:
-        raise ArchiveError(f"{what} is not a backup ({error})") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ArchiveError(f"{what} has an unreadable manifest.json") from None
+    except (tarfile.HeaderError, ValueError) as error:  # ValueError: a malformed pax header
+        raise ArchiveError(f"{what} is not a backup ({error})") from None
     if manifest is None or "files" not in manifest:
         raise ArchiveError(f"{what} is not a backup: it has no dfr manifest.json")
     for name, expected in manifest["files"].items():

@@ -83,3 +83,23 @@ def test_long_and_unicode_part_names_are_read_as_gnu_and_pax_tar_write_them(tar_
             tar.addfile(info, io.BytesIO(data))
     _, found = _received(out.getvalue(), chunk=1000)
     assert found == manifest
+
+
+def test_an_unreadable_manifest_and_a_malformed_pax_header_are_named():
+    files = {n: {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in PARTS.items()}
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in [*PARTS.items(), ("manifest.json", b'{"files": ' + str(files).encode())]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert _received(out.getvalue())[1] == "it has an unreadable manifest.json"
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("é" * 200)  # needs a pax header
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    data = bytearray(out.getvalue())
+    data[512:514] = b"zz"  # the length of its first record
+    assert "it is not a backup" in _received(bytes(data))[1]
