@@ -282,22 +282,23 @@ def test_host_copy_that_rotted_is_refused_before_the_swap(prod, state, good_back
         host.exec(f"cp /tmp/part.good {part}")
 
 
-def test_odoo_not_answering_after_the_swap_puts_the_previous_state_back(prod, good_backup):
-    """Odoo is frozen (docker pause) as soon as the restore polls its health on the swapped-in
-    data: the restore must undo the swap and leave Odoo serving the previous data."""
+def test_odoo_failing_on_the_restored_data_puts_the_previous_state_back(prod, tmp_path):
+    """A backup on which Odoo does not come up (the test double's boot-failure hook travels in
+    its filestore): the restore must undo the swap and leave Odoo serving the previous data."""
     host = prod[0]
+    filestore = "/var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore"
+    marker = f"{filestore}/dfr/.dfr-test-double-fails-to-boot"
+    host.exec(f"touch {marker}")
+    try:
+        made = pyinfra(prod[1], "tasks/backup.py", data={"backup_dir": tmp_path})
+    finally:
+        host.exec(f"rm -f {marker}")
+    assert made.returncode == 0, made.stderr[-3000:]
+    (broken,) = backups_in(tmp_path)
     psql(host, "UPDATE farmer SET name = 'changed after the backup'")  # what must come back
     before = _live_state(host)
-    data = {"backup_file": good_backup, "confirm": "prod", "restore_health_timeout": 5}
-    try:
-        run = _while_running(
-            prod,
-            ["tasks/restore.py", *[a for k, v in data.items() for a in ("--data", f"{k}={v}")]],
-            "docker exec [0-9a-f]* curl",  # dfr-restore's own health poll, only after the swap
-            "docker pause $(docker ps -q -f label=com.docker.compose.service=odoo)",
-        )
-    finally:  # a container left frozen would block the host's teardown
-        host.exec("docker ps -q -f status=paused | xargs -r docker unpause >/dev/null")
+
+    run = _restore(prod, broken, restore_health_timeout=10)
     assert run.returncode != 0
     assert "Odoo did not come up healthy on the restored data" in run.stderr
     assert "restore rolled back" in run.stderr
@@ -307,7 +308,7 @@ def test_odoo_not_answering_after_the_swap_puts_the_previous_state_back(prod, go
     (restored,) = databases  # the restored copy, kept for inspection
     assert restored.startswith("dfr_restore_")
     psql(host, f'DROP DATABASE "{restored}"', db="postgres")
-    host.exec(f"rm -rf /var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore/{restored}")
+    host.exec(f"rm -rf {filestore}/{restored} /var/backups/dfr/prod/{broken.name}")
 
 
 def test_disk_filling_during_backup(prod, tmp_path):

@@ -66,6 +66,11 @@ def _addons_data_dir(conf: dict[str, Any]) -> None:
         _logger.debug("Failed to create addons data dir %s", directory)
 
 
+# A database whose filestore holds this file makes the server exit at boot: Odoo that does not
+# come up on some data (a restore's rollback is tested with it).
+FAILS_TO_BOOT = ".dfr-test-double-fails-to-boot"
+
+
 def server(args: list[str]) -> int:
     if os.geteuid() == 0:
         sys.stderr.write("Running as user 'root' is a security risk.\n")
@@ -86,6 +91,11 @@ def server(args: list[str]) -> int:
             _logger.info(
                 "Could not determine if database %s exists, skipping auto-creation: %s", name, exc
             )
+    for name in config.db_names(conf):  # a test hook, not Odoo's: see docs/odoo-test-double.md
+        if (config.data_path(conf, "filestore", name) / FAILS_TO_BOOT).exists():
+            with db_context(name):
+                _server.critical("Failed to initialize database `%s` (test hook).", name)
+            return 1
     stop = conf["stop_after_init"]
     servers = [] if stop or not conf["http_enable"] else _start_http(conf)
     rc = 0
