@@ -5,11 +5,11 @@
     pyinfra inventories/prod.py tasks/backup.py --data backup_dir=/srv/dfr-backups
 
 On the host, pg_dump runs inside the postgres container (its version always matches the
-server): directory format, parallel jobs, zstd; the filestore is archived as a tar at the same
-time, and manifest.json lists versions, modules and the size and sha256 of every part. The
-backup streams over the SSH connection while it is made (each part once complete, the manifest
-last) into NAME.partial, every part checked against the manifest as it arrives, and is renamed
-only once verified.
+server): directory format, parallel jobs, zstd; meanwhile the filestore is tarred, and
+manifest.json lists versions, modules and the size and sha256 of every part. The backup streams
+over the SSH connection while it is made (the filestore's tar as it is made, then the dump, the
+manifest last) into NAME.partial, written around the page cache, every part checked against
+the manifest as it arrives, and is renamed only once verified and fsynced.
 """
 
 from __future__ import annotations

@@ -134,8 +134,7 @@ archive_filestore() {
     [ -n "$size" ] || fail "could not size the filestore's tar"
     tar_header ./filestore.tar "$size" >"$work/header"
   fi
-  mkfifo "$work/to-sum"
-  { sha256_stream <"$work/to-sum" | sed 's/$/ filestore.tar/' >"$work/sums"; } &
+  sha256_fifo "$work/to-sum" filestore.tar "$work/sums"
   sum_job=$!
   if [ "$stream" = yes ]; then
     cat "$work/header"
@@ -170,7 +169,7 @@ create() {
     esac
   done
   case "$format" in dfr | odoo-zip) ;; *) fail "format $format: use dfr or odoo-zip" ;; esac
-  local suffix created pg_uid
+  local suffix created pg_uid src
   suffix=$([ "$format" = odoo-zip ] && echo odoo-zip || echo dfrbak)
   created=$(date -u +%FT%TZ)
   name=${name:-$DFR_ENV-$DFR_DB_NAME-$(date -u -d "$created" +%Y%m%dT%H%M%SZ).$suffix}
@@ -194,7 +193,8 @@ create() {
   dump_job=$!
   if [ "$format" = odoo-zip ]; then
     mkdir "$stage/filestore"
-    if [ -d "$(filestore_dir)" ]; then cp -a "$(filestore_dir)/." "$stage/filestore/"; fi
+    src=$(filestore_dir)
+    if [ -d "$src" ]; then cp -a "$src/." "$stage/filestore/"; fi
     wait "$dump_job" || fail "pg_dump of $DFR_DB_NAME failed"
     dump_job=""
     chown -R 0:0 "$stage"

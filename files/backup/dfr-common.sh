@@ -35,11 +35,15 @@ sha256_files() {
   fi
 }
 
-# The sha256 (hex) of stdin.
-sha256_stream() {
-  if command -v openssl >/dev/null; then
-    openssl dgst -sha256 -r | cut -d' ' -f1
-  else
-    sha256sum | cut -d' ' -f1
-  fi
+# A new FIFO $1 whose bytes are hashed in the background: "SHA256 $2" goes into $3. Tee a
+# stream into it to hash it as it passes; $! is the hashing job, to wait for.
+sha256_fifo() {
+  mkfifo "$1"
+  {
+    if command -v openssl >/dev/null; then
+      openssl dgst -sha256 -r <"$1" | cut -d' ' -f1
+    else
+      sha256sum <"$1" | cut -d' ' -f1
+    fi | sed "s/\$/ $2/" >"$3"
+  } &
 }

@@ -92,8 +92,7 @@ unpack_filestore() {
   local dest="$filestores/$new_db" odoo_image odoo_ids
   rm -rf "$dest" && mkdir -p "$dest"
   if [ -f "$source/filestore.tar" ]; then
-    mkfifo "$work/filestore.tee"
-    { sha256_stream <"$work/filestore.tee" | sed 's/$/ filestore.tar/' >"$work/found.filestore"; } &
+    sha256_fifo "$work/filestore.tee" filestore.tar "$work/found.filestore"
     tee -p "$work/filestore.tee" <"$source/filestore.tar" | tar -x --no-same-owner -C "$dest"
     wait $!
   elif [ -f "$source/filestore.tar.zst" ]; then  # dfr-deploy 0.1.0 backups; no zstd on the host
