@@ -33,6 +33,20 @@ source="$DFR_BACKUP_DIR/$source_name"
 [ -d "$source" ] || fail "no backup $source"
 
 pg=$(running postgres)
+# Odoo's container (running or not): stopped and started with docker for the swap (its
+# stop_grace_period applies), the same as compose stop/start without compose's start-up time.
+odoo=$(docker ps -aq --filter "label=com.docker.compose.project=$DFR_PROJECT" \
+  --filter "label=com.docker.compose.service=odoo" | head -n1)
+# Runs a shell command in Odoo's image: in the running container, else in a new one.
+odoo_sh() {
+  local running
+  running=$(container odoo)
+  if [ -n "$running" ]; then
+    docker exec "$running" sh -c "$1"
+  else
+    docker run --rm --entrypoint sh "$(compose config --images | grep '/odoo:' | head -n1)" -c "$1"
+  fi
+}
 psql_admin() { docker exec -i -u postgres "$pg" psql -X -v ON_ERROR_STOP=1 -d postgres -tAq "$@"; }
 pg_image=$(docker inspect -f '{{.Config.Image}}' "$pg")
 # The filestores, seen from this host (the volume is compose's, local driver): checks and
@@ -89,7 +103,7 @@ log "restoring into the new database $new_db, its filestore alongside; checking 
 check_parts &
 check_job=$!
 unpack_filestore() {
-  local dest="$filestores/$new_db" odoo_image odoo_ids
+  local dest="$filestores/$new_db" odoo_ids
   rm -rf "$dest" && mkdir -p "$dest"
   if [ -f "$source/filestore.tar" ]; then
     sha256_fifo "$work/filestore.tee" filestore.tar "$work/found.filestore"
@@ -102,8 +116,9 @@ unpack_filestore() {
   elif [ -d "$source/filestore" ]; then
     cp -r "$source/filestore/." "$dest/"
   fi
-  odoo_image=$(compose config --images | grep '/odoo:' | head -n1)
-  odoo_ids=$(docker run --rm --entrypoint sh "$odoo_image" -c 'echo "$(id -u odoo):$(id -g odoo)"')
+  # Asked of the running Odoo (an exec); a container is started only when Odoo is down.
+  # shellcheck disable=SC2016 # expanded in the container
+  odoo_ids=$(odoo_sh 'echo "$(id -u odoo):$(id -g odoo)"')
   chown "$odoo_ids" "$filestores" && chown -R "$odoo_ids" "$dest"
 }
 unpack_filestore &
@@ -159,7 +174,7 @@ if [ "$neutralize" = yes ]; then
     fail "odoo neutralize did not mark $new_db as neutralized"
 fi
 
-# What the compose healthcheck runs, polled every 0.2 s: Docker's own check runs only every
+# What the compose healthcheck runs, polled every 0.1 s: Docker's own check runs only every
 # 10 s, which would hold the restore (and Odoo's users) that long after Odoo is up.
 odoo_healthy() {
   local deadline=$((SECONDS + DFR_RESTORE_HEALTH_TIMEOUT)) odoo
@@ -170,17 +185,13 @@ odoo_healthy() {
       curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:8069/web/health 2>/dev/null; then
       return 0
     fi
-    sleep 0.2
+    sleep 0.1
   done
   return 1
 }
 
 log "swapping: $DFR_DB_NAME -> $old_db, $new_db -> $DFR_DB_NAME"
 had_old=$(psql_admin -c "SELECT count(*) FROM pg_database WHERE datname = '$DFR_DB_NAME'")
-# Odoo's own container, stopped and started with docker (its stop_grace_period applies): the
-# same as compose stop/start, without compose's start-up time while Odoo is down.
-odoo=$(docker ps -aq --filter "label=com.docker.compose.project=$DFR_PROJECT" \
-  --filter "label=com.docker.compose.service=odoo" | head -n1)
 start_odoo() { if [ -n "$odoo" ]; then docker start "$odoo"; else compose up -d odoo; fi >/dev/null; }
 # $1 -> $2 and $3 -> $1 (if there is a $3) in one transaction: both or neither.
 rename_databases() {
