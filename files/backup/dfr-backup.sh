@@ -141,7 +141,7 @@ archive_filestore() {
     tar_filestore -cf - | tee "$stage/filestore.tar" "$work/to-sum"
   else
     tar_filestore -cf - | tee "$stage/filestore.tar" "$work/to-sum" >/dev/null
-  fi || fail "the filestore could not be archived (above); if a file went away meanwhile, run the backup again"
+  fi || fail "the filestore could not be archived (above); if a file changed or went away meanwhile (Odoo writing or cleaning up attachments), run the backup again"
   wait "$sum_job" || fail "could not take the filestore's sha256"
   sum_job=""
   [ -z "$size" ] || [ "$(stat -c %s "$stage/filestore.tar")" = "$size" ] ||

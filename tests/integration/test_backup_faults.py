@@ -311,6 +311,31 @@ def test_odoo_failing_on_the_restored_data_puts_the_previous_state_back(prod, tm
     host.exec(f"rm -rf {filestore}/{restored} /var/backups/dfr/prod/{broken.name}")
 
 
+def test_filestore_file_changing_while_archived(prod, tmp_path):
+    """Odoo writing an attachment while the backup reads the filestore: the backup cannot hold
+    that file's true content, so it fails and says to run it again, and leaves no backup."""
+    host = prod[0]
+    filestore = "/var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore/dfr"
+    # Large enough that the filestore's tar is still running when the watcher sees it.
+    growing = f"{filestore}/9f/9f1e0c5b2f0d4b7e8a3c6d2e1f0a9b8c7d6e5f40"
+    before = _live_state(host)
+    host.exec(f"mkdir -p {filestore}/9f && head -c 300M /dev/urandom >{growing}")
+    try:
+        run = _while_running(
+            prod,
+            ["tasks/backup.py", "--data", f"backup_dir={tmp_path}"],
+            "filestore.list -cf -$",  # the tar that streams the filestore (not its sizing pass)
+            "pkill -STOP -f '[f]ilestore.list -cf -$'; "
+            f"echo 'written meanwhile' >>{growing}; pkill -CONT -f '[f]ilestore.list -cf -$'",
+        )
+    finally:
+        host.exec(f"rm -f {growing}; rmdir {filestore}/9f 2>/dev/null || true")
+    assert run.returncode != 0
+    assert "run the backup again" in run.stderr
+    _no_complete_backup(tmp_path, host, before["host backups"])
+    assert _live_state(host) == before
+
+
 def test_disk_filling_during_backup(prod, tmp_path):
     host = prod[0]
     before = _live_state(host)

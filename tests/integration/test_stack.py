@@ -210,3 +210,18 @@ def test_changed_addons_update_their_modules_once_before_odoo_restarts(
         assert again.returncode == 0 and again.changed() == []
     finally:
         (inventory.parent / "group_data" / "prod.py").unlink()
+
+
+def test_odoo_stops_at_once_while_it_waits_for_postgres(first_run, target):
+    """A stop (a restore's swap, a rollback, docker stop) while Odoo's entrypoint waits for
+    PostgreSQL ends it on SIGTERM, not by SIGKILL after the grace period."""
+    odoo = _containers(target)["odoo"]["id"]
+    postgres = _containers(target)["postgres"]["id"]
+    target.exec(f"docker stop {postgres} >/dev/null && docker restart -t 30 {odoo} >/dev/null")
+    try:
+        target.exec("sleep 2")  # the entrypoint is now polling for PostgreSQL
+        target.exec(f"docker stop -t 20 {odoo} >/dev/null")
+        assert target.exec(f"docker inspect -f '{{{{.State.ExitCode}}}}' {odoo}") == "143"
+    finally:
+        target.exec(f"cd /opt/dfr/prod && docker compose -p {PROJECT} up -d --wait >/dev/null 2>&1")
+    assert "(healthy)" in _containers(target)["odoo"]["status"]
