@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import shlex
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -161,6 +162,21 @@ def test_not_enough_free_disk_on_the_host(prod, state, good_backup):
         _refused(_restore(prod, good_backup), "free some space first")
     finally:
         host.exec("umount /var/backups/dfr/prod; umount /mnt/small")
+
+
+def test_dry_run_of_a_restore_shows_its_plan_and_touches_nothing(
+    prod, state, good_backup, tmp_path
+):
+    elsewhere = tmp_path / "from-elsewhere.dfrbak"  # a name the host keeps no copy of
+    shutil.copyfile(good_backup, elsewhere)
+    preview = pyinfra(
+        prod[1], "tasks/restore.py", "--dry", execute=False, json_output=False,
+        data={"backup_file": elsewhere, "confirm": "prod"},
+    )  # fmt: skip
+    assert preview.returncode == 0, preview.stderr[-3000:]
+    assert "Upload from-elsewhere.dfrbak" in preview.output
+    assert "Restore from-elsewhere.dfrbak from the upload into a new database" in preview.output
+    assert prod[0].exec("ls -A /var/backups/dfr/prod/incoming") == ""
 
 
 def test_pg_restore_failing_half_way_leaves_the_live_database(prod, state, good_backup, tmp_path):
