@@ -328,21 +328,23 @@ def test_odoo_failing_on_the_restored_data_puts_the_previous_state_back(prod, tm
 
 
 def test_filestore_file_changing_while_archived(prod, tmp_path):
-    """Odoo writing an attachment while the backup reads the filestore: the backup cannot hold
-    that file's true content, so it fails and says to run it again, and leaves no backup."""
+    """Odoo writing to an attachment while the backup reads it: the backup cannot hold that
+    file's true content, so it fails and says to run it again, and leaves no backup."""
     host = prod[0]
     filestore = "/var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore/dfr"
-    # Large enough that the filestore's tar is still running when the watcher sees it.
+    # Large enough that the tar is still reading it when the watcher has found it open.
     growing = f"{filestore}/9f/9f1e0c5b2f0d4b7e8a3c6d2e1f0a9b8c7d6e5f40"
+    tar = "'[f]ilestore.list -cf -$'"  # the tar that streams the filestore, not its sizing pass
     before = _live_state(host)
     host.exec(f"mkdir -p {filestore}/9f && head -c 300M /dev/urandom >{growing}")
     try:
         run = _while_running(
             prod,
             ["tasks/backup.py", "--data", f"backup_dir={tmp_path}"],
-            "filestore.list -cf -$",  # the tar that streams the filestore (not its sizing pass)
-            "pkill -STOP -f '[f]ilestore.list -cf -$'; "
-            f"echo 'written meanwhile' >>{growing}; pkill -CONT -f '[f]ilestore.list -cf -$'",
+            "filestore.list -cf -$",
+            f"pid=$(pgrep -f {tar} | head -n1); for i in $(seq 1 3000); do "
+            f"ls -l /proc/$pid/fd 2>/dev/null | grep -q 9f1e0c5b && break; sleep 0.01; done; "
+            f"kill -STOP $pid; echo 'written meanwhile' >>{growing}; kill -CONT $pid",
         )
     finally:
         host.exec(f"rm -f {growing}; rmdir {filestore}/9f 2>/dev/null || true")
