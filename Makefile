@@ -10,7 +10,7 @@ ENV     ?= dev
 
 .DEFAULT_GOAL := help
 .PHONY: help dev test lint build_odoo build_postgres build_nginx build_all_images \
-        deploy_dev deploy_staging deploy_production backup_db_prod restore_db_staging \
+        deploy_dev deploy_staging deploy_production backup_db_prod fetch_backup_prod restore_db_staging \
         promote_prod_to_staging
 
 $(READY): requirements.txt requirements-dev.txt constraints.txt
@@ -52,6 +52,9 @@ build_all_images: $(READY) ## Build all three images on ENV's hosts
 
 backup_db_prod: $(READY) ## Back up production (database + filestore) into backups/prod/
 	$(PYINFRA) -y inventories/prod.py tasks/backup.py
+
+fetch_backup_prod: $(READY) ## Copy a backup production keeps (BACKUP=latest: last night's) into backups/prod/
+	$(PYINFRA) -y inventories/prod.py tasks/backup.py --data fetch=$(or $(BACKUP),latest)
 
 restore_db_staging: $(READY) ## Restore BACKUP_FILE=... on staging, neutralized (asks first)
 	@test -n "$(BACKUP_FILE)" || { echo "$@: give the backup, e.g. make $@ BACKUP_FILE=backups/prod/NAME.dfrbak" >&2; exit 2; }

@@ -3,6 +3,8 @@
     pyinfra inventories/prod.py tasks/backup.py                        # into backups/prod/
     pyinfra inventories/prod.py tasks/backup.py --data format=odoo-zip # Odoo's zip format
     pyinfra inventories/prod.py tasks/backup.py --data backup_dir=/srv/dfr-backups
+    pyinfra inventories/prod.py tasks/backup.py --data fetch=latest     # copy the host's newest
+    pyinfra inventories/prod.py tasks/backup.py --data fetch=NAME       # ... or a named one
 
 On the host, pg_dump runs inside the postgres container (its version always matches the
 server): directory format, parallel jobs, zstd; meanwhile the filestore is tarred, and
@@ -10,12 +12,17 @@ manifest.json lists versions, modules and the size and sha256 of every part. The
 over the SSH connection while it is made (the filestore's tar as it is made, then the dump, the
 manifest last) into NAME.partial, written around the page cache, every part checked against
 the manifest as it arrives, and is renamed only once verified and fsynced.
+
+``fetch`` makes no backup: it downloads one the host keeps (the scheduled nightly one, say) the
+same way, checked as it arrives, under the name it has on the host.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shlex
 import time
+from pathlib import Path
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
@@ -51,6 +58,18 @@ def backup(settings: Settings, backup: BackupSettings, archive_format: str = "df
     )
 
 
+@deploy("Fetch a backup")
+def fetch_backup(settings: Settings, backup: BackupSettings, backup_name: str = "latest") -> None:
+    install_backup_tools(settings, backup, with_timer=False)
+    python.call(
+        name=f"Download the host's backup {backup_name} to {backup.local_dir}/",
+        function=_fetch,
+        settings=settings,
+        backup=backup,
+        wanted=backup_name,
+    )
+
+
 def _run(command: str) -> list[str]:
     ok, output = host.run_shell_command(command, _sudo=bool(host.data.get("_sudo")))
     if not ok:
@@ -80,14 +99,8 @@ def _back_up(settings: Settings, backup: BackupSettings, archive_format: str) ->
         db_name=settings.db_name,
     )
     try:
-        with DiskWriter(partial) as handle:
-            download(
-                f"{tool} create --format {archive_format} --name {name} --stream",
-                handle,
-                f"{host.name}: {name}",
-                total=estimate,
-                check=lambda stream: verify_tar_stream(stream, f"the backup stream of {name}"),
-            )
+        _download_checked(f"{tool} create --format {archive_format} --name {name} --stream",
+                          partial, name, estimate)  # fmt: skip
         if archive_format == "odoo-zip":
             zipped = final.with_name(final.name + ".partial")
             zipped.touch(mode=0o600)
@@ -112,15 +125,49 @@ def _back_up(settings: Settings, backup: BackupSettings, archive_format: str) ->
         _run(f"{tool} remove {name}")
 
 
+def _fetch(settings: Settings, backup: BackupSettings, wanted: str) -> None:
+    tool = f"{settings.stack_dir}/bin/dfr-backup"
+    name, size = _run(f"{tool} kept {shlex.quote(wanted)}")[-1].rsplit(" ", 1)
+    backup.local_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial, final = backup.local_dir / f"{name}.partial", backup.local_dir / name
+    partial.touch(mode=0o600)
+    try:
+        _download_checked(f"{tool} stream {shlex.quote(name)}", partial, name, int(size))
+        partial.rename(final)
+    except (OSError, TransferError, SettingsError) as error:
+        raise BackupError(f"{host.name}: fetching backup {name} failed: {error}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+    logger.info(f"{host.name}: backup {name} written to {final}")
+
+
+def _download_checked(command: str, partial: Path, name: str, total: int | None) -> None:
+    """The backup that ``command`` writes as a tar into ``partial``, every part checked against
+    the manifest as it arrives (ArchiveError if one does not match)."""
+    with DiskWriter(partial) as handle:
+        download(
+            command,
+            handle,
+            f"{host.name}: {name}",
+            total=total,
+            check=lambda stream: verify_tar_stream(stream, f"the backup stream of {name}"),
+        )
+
+
 def backup_entry() -> None:
     from tasks.stack import stack_settings
 
     settings = stack_settings()
-    backup(
-        settings,
-        backup_settings(host.data, settings.env),
-        archive_format=str(host.data.get("format") or "dfr"),
-    )
+    settings_of_backups = backup_settings(host.data, settings.env)
+    fetch = host.data.get("fetch")
+    if fetch:
+        if host.data.get("format"):
+            raise SettingsError("fetch downloads a backup the host keeps: leave out format")
+        fetch_backup(settings, settings_of_backups, backup_name=str(fetch))
+    else:
+        archive_format = str(host.data.get("format") or "dfr")
+        backup(settings, settings_of_backups, archive_format=archive_format)
 
 
 # pyinfra runs this file as a deploy without a module name; importing it only defines backup().

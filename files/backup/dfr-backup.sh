@@ -4,6 +4,7 @@
 #   dfr-backup create [--format dfr|odoo-zip] [--name NAME] [--stream]
 #                         make one; prints "NAME BYTES" on the last line, or with --stream
 #                         writes the backup as a tar on stdout while making it
+#   dfr-backup kept NAME|latest                 "NAME BYTES" of a complete backup kept here
 #   dfr-backup stream NAME                      the backup as a tar on stdout
 #   dfr-backup remove NAME
 #   dfr-backup retention                        apply the host's GFS retention
@@ -225,12 +226,33 @@ checked_name() {
   [ -d "$DFR_BACKUP_DIR/$1" ] || fail "no backup $1 in $DFR_BACKUP_DIR"
 }
 
+# The complete backup NAME, or with "latest" the newest (by the time in its name), as "NAME BYTES".
+kept() {
+  local name=$1 entry
+  if [ "$name" = latest ]; then
+    name=$(for entry in "$DFR_BACKUP_DIR"/*.dfrbak; do
+        if [[ $entry =~ -([0-9]{8}T[0-9]{6}Z)\.dfrbak$ && -f $entry/manifest.json ]]; then
+          echo "${BASH_REMATCH[1]} ${entry##*/}"
+        fi
+      done | LC_ALL=C sort | tail -n1 | cut -d' ' -f2-)
+    [ -n "$name" ] || fail "no complete backup is kept in $DFR_BACKUP_DIR"
+  fi
+  complete "$name"
+  echo "$name $(du -sb "$DFR_BACKUP_DIR/$name" | cut -f1)"
+}
+
+complete() {
+  checked_name "$1"
+  [ -f "$DFR_BACKUP_DIR/$1/manifest.json" ] || fail "backup $1 is not complete (no manifest.json)"
+}
+
 case "${1:-}" in
   create) shift; create "$@" ;;
-  stream) checked_name "${2:-}"; tar -C "$DFR_BACKUP_DIR/$2" -cf - . ;;
+  kept) kept "${2:-latest}" ;;
+  stream) complete "${2:-}"; tar_read_ahead "$DFR_BACKUP_DIR/$2" ;;
   remove) checked_name "${2:-}"; rm -rf "${DFR_BACKUP_DIR:?}/$2" ;;
   retention)
     exec "$here/bin/dfr-retention" "$DFR_BACKUP_DIR" "$DFR_KEEP_DAILY" "$DFR_KEEP_WEEKLY" \
       "$DFR_KEEP_MONTHLY" ;;
-  *) fail "usage: dfr-backup create|stream NAME|remove NAME|retention" ;;
+  *) fail "usage: dfr-backup create|kept NAME|stream NAME|remove NAME|retention" ;;
 esac

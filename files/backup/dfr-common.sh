@@ -47,3 +47,51 @@ sha256_fifo() {
     fi | sed "s/\$/ $2/" >"$3"
   } &
 }
+
+# Reads the files named on stdin (NUL-terminated "SIZE PATH" records, as `find -printf '%s
+# %p\0'` writes them) into the page cache just ahead of process $1, which reads the same files
+# in the same order, never more than 256 MiB ahead of it. A tar reading cold files alone
+# leaves the disk idle while it writes to SSH and SSH idle while it waits on the disk; read
+# ahead, both work at once (a kept backup's download, 1.4 GB: 5.6-6.5 s -> 4.3-4.6 s). The
+# bound keeps a large backup from pushing PostgreSQL's working set out of the page cache.
+# Waits without forking (the CPU is SSH's), and ends when $1 does.
+read_ahead() {
+  local reader=$1 lead=$((256 << 20)) step=$((32 << 20)) queued=0 batched=0 size path offset idle
+  local -a batch=()
+  exec {idle}<> <(:)
+  # true once $reader has read all but $lead of what was queued; false when it is gone
+  caught_up() {
+    local value
+    while { read -r _ value </proc/"$reader"/io; } 2>/dev/null; do  # rchar: io's first line
+      (( queued - value > lead )) || return 0
+      read -rt 0.02 -u "$idle" || true
+    done
+    return 1
+  }
+  while IFS=' ' read -r -d '' size path; do
+    if (( size < step )); then
+      batch+=("$path") && batched=$((batched + size))
+      (( batched < step )) && continue
+    fi
+    if (( ${#batch[@]} )); then  # small files, a step's worth at a time
+      caught_up || return 0
+      cat -- "${batch[@]}" >/dev/null 2>&1 || true
+      queued=$((queued + batched)) && batched=0 && batch=()
+    fi
+    for ((offset = 0; size >= step && offset < size; offset += step)); do
+      caught_up || return 0
+      dd if="$path" of=/dev/null bs=128K skip=$((offset >> 17)) count=$((step >> 17)) \
+        status=none 2>/dev/null || return 0
+      queued=$((queued + step))
+    done
+  done
+}
+
+# The directory $1 as a tar on stdout, its files read ahead of the tar.
+tar_read_ahead() {
+  local dir=$1 reader
+  tar -C "$dir" -cf - . &
+  reader=$!
+  (cd "$dir" && find . -type f -printf '%s %p\0' | read_ahead "$reader") </dev/null >/dev/null 2>&1 &
+  wait "$reader"
+}

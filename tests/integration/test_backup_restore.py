@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tasks.archive import verify
 from tests.harness.hosts import HostPool, TargetHost
 from tests.harness.images import docker_ready_image
 from tests.harness.pyinfra_run import PyinfraRun, pyinfra
@@ -81,6 +82,46 @@ def test_backup_shows_progress_and_keeps_a_copy_on_the_host(backup_run, backup_f
     assert "MB/s" in backup_run.stderr and "ETA" in backup_run.stderr
     host_copy = prod[0].exec(f"ls /var/backups/dfr/prod/{backup_file.name}/manifest.json")
     assert host_copy.endswith("manifest.json")
+
+
+def test_a_backup_the_host_keeps_is_fetched_checked_as_it_arrives(prod, backup_file, tmp_path):
+    """fetch= copies a backup the host keeps (the nightly one, say) here, under its own name."""
+    host, inventory = prod
+    kept = "/var/backups/dfr/prod"
+    newest = host.exec(f"ls {kept} | grep -E 'T[0-9]{{6}}Z[.]dfrbak$' | sort | tail -n1")
+    run = pyinfra(inventory, "tasks/backup.py", data={"backup_dir": tmp_path, "fetch": "latest"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    (fetched,) = backups_in(tmp_path)
+    assert fetched.name == newest
+    assert fetched.stat().st_mode & 0o777 == 0o600
+    assert (
+        verify(fetched)["files"]
+        == json.loads(host.exec(f"cat {kept}/{newest}/manifest.json"))["files"]
+    )
+    assert "MB/s" in run.stderr
+
+    # A kept copy damaged on the host's disk: refused as it arrives, nothing left here.
+    damaged = "prod-dfr-20991231T000000Z.dfrbak"
+    host.exec(
+        f"cp -a {kept}/{newest} {kept}/{damaged}; printf X >>{kept}/{damaged}/database/toc.dat"
+    )
+    try:
+        bad = pyinfra(inventory, "tasks/backup.py",
+                      data={"backup_dir": tmp_path / "bad", "fetch": damaged})  # fmt: skip
+    finally:
+        host.exec(f"rm -rf {kept}/{damaged}")
+    assert bad.returncode != 0
+    assert "database/toc.dat does not match its sha256" in bad.stderr
+    assert list((tmp_path / "bad").iterdir()) == []
+
+    missing = pyinfra(
+        inventory,
+        "tasks/backup.py",
+        data={"backup_dir": tmp_path / "bad", "fetch": "prod-x.dfrbak"},
+    )
+    assert missing.returncode != 0
+    assert "no backup prod-x.dfrbak in /var/backups/dfr/prod" in missing.stderr
+    assert list((tmp_path / "bad").iterdir()) == []
 
 
 def test_round_trip_restores_every_table_and_file_byte_for_byte(prod, original, backup_file):
