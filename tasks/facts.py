@@ -137,6 +137,7 @@ class ComposeProject(FactBase):
             "|| exit 0; "
             f"docker compose -p {project} config --hash '*' 2>/dev/null | sed 's/^/want /'; "
             f"docker ps -a --filter label=com.docker.compose.project={project} "
+            "--filter label=com.docker.compose.oneoff=False "  # not `compose run` containers
             f"--format '{fmt}' | sed 's/^/have /'"
         )
 

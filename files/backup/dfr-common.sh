@@ -10,10 +10,12 @@ fail() { log "ERROR: $*"; exit 1; }
 
 compose() { (cd "$here" && docker compose -p "$DFR_PROJECT" "$@"); }
 
-# The running container of a compose service, or nothing.
+# The running container of a compose service, or nothing. Not a one-off `compose run`
+# container (an operator's `odoo shell`, say), which carries the same service label.
 container() {
   docker ps -q --filter "label=com.docker.compose.project=$DFR_PROJECT" \
-    --filter "label=com.docker.compose.service=$1" --filter status=running
+    --filter "label=com.docker.compose.service=$1" --filter label=com.docker.compose.oneoff=False \
+    --filter status=running
 }
 
 # The same, or one clear error when the service is not running.

@@ -401,3 +401,24 @@ def test_scheduled_backup_runs_on_the_host_and_its_failures_are_visible(prod):
         assert host.exec(newest) == made
     finally:
         host.exec("cd /opt/dfr/prod && docker compose -p dfr-prod up -d --wait >/dev/null 2>&1")
+
+
+def test_restore_while_an_odoo_one_off_container_runs(prod, good_backup):
+    """An operator's `docker compose run odoo …` (a shell, say) carries Odoo's service label:
+    the restore stops, swaps and health-checks the service's container, and leaves that one be."""
+    host = prod[0]
+    one_off = "dfr-prod-odoo-operator-shell"
+    host.exec(f"cd /opt/dfr/prod && docker compose -p dfr-prod run -d --no-deps --name {one_off} "
+              "odoo sleep 600 >/dev/null")  # fmt: skip
+    psql(host, "UPDATE farmer SET name = 'changed after the backup'")  # what the restore undoes
+    try:
+        run = _restore(prod, good_backup, restore_health_timeout=30)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert host.exec(f"docker inspect -f '{{{{.State.Running}}}}' {one_off}") == "true"
+    finally:
+        host.exec(f"docker rm -f {one_off} >/dev/null")
+    assert psql(host, "SELECT count(*) FROM farmer WHERE name = 'changed after the backup'") == "0"
+    (old,) = psql(host, "SELECT datname FROM pg_database WHERE datname LIKE 'dfr_old_%'",
+                  db="postgres").split()  # fmt: skip
+    psql(host, f'DROP DATABASE "{old}"', db="postgres")
+    host.exec(f"rm -rf /var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore/{old}")
