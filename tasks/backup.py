@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from pyinfra import host, logger
@@ -84,8 +85,6 @@ def _back_up(settings: Settings, backup: BackupSettings, archive_format: str) ->
     name = f"{settings.env}-{settings.db_name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     name = f"{name}.{suffix}"
     backup.local_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    partial = backup.local_dir / f"{name}.partial"
-    partial.touch(mode=0o600)  # farmer records and password hashes: readable by us only
     final = backup.local_dir / (
         name.removesuffix(".odoo-zip") + ".zip" if archive_format == "odoo-zip" else name
     )
@@ -99,24 +98,18 @@ def _back_up(settings: Settings, backup: BackupSettings, archive_format: str) ->
         db_name=settings.db_name,
     )
     try:
-        _download_checked(f"{tool} create --format {archive_format} --name {name} --stream",
-                          partial, name, estimate)  # fmt: skip
-        if archive_format == "odoo-zip":
-            zipped = final.with_name(final.name + ".partial")
-            zipped.touch(mode=0o600)
-            try:
-                tar_to_odoo_zip(partial, zipped)
-                verify(zipped)
-                zipped.rename(final)
-            finally:
-                zipped.unlink(missing_ok=True)
-        else:
-            partial.rename(final)
+        with _partial(backup.local_dir / name) as partial:
+            _download_checked(f"{tool} create --format {archive_format} --name {name} --stream",
+                              partial, name, estimate)  # fmt: skip
+            if archive_format == "odoo-zip":
+                with _partial(final) as zipped:
+                    tar_to_odoo_zip(partial, zipped)
+                    verify(zipped)
+                    zipped.rename(final)
+            else:
+                partial.rename(final)
     except (OSError, TransferError, SettingsError) as error:
         raise BackupError(f"{host.name}: backup {name} failed: {error}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
     logger.info(f"{host.name}: backup written to {final}")
     if backup.keep_on_host and archive_format == "dfr":
         for line in _run(f"{tool} retention"):
@@ -129,17 +122,26 @@ def _fetch(settings: Settings, backup: BackupSettings, wanted: str) -> None:
     tool = f"{settings.stack_dir}/bin/dfr-backup"
     name, size = _run(f"{tool} kept {shlex.quote(wanted)}")[-1].rsplit(" ", 1)
     backup.local_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    partial, final = backup.local_dir / f"{name}.partial", backup.local_dir / name
-    partial.touch(mode=0o600)
+    final = backup.local_dir / name
     try:
-        _download_checked(f"{tool} stream {shlex.quote(name)}", partial, name, int(size))
-        partial.rename(final)
+        with _partial(final) as partial:
+            _download_checked(f"{tool} stream {shlex.quote(name)}", partial, name, int(size))
+            partial.rename(final)
     except (OSError, TransferError, SettingsError) as error:
         raise BackupError(f"{host.name}: fetching backup {name} failed: {error}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
     logger.info(f"{host.name}: backup {name} written to {final}")
+
+
+@contextlib.contextmanager
+def _partial(path: Path) -> Iterator[Path]:
+    """``path`` + ".partial", readable by us only (farmer records and password hashes), removed
+    on the way out unless it was renamed meanwhile."""
+    partial = path.with_name(path.name + ".partial")
+    partial.touch(mode=0o600)
+    try:
+        yield partial
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _download_checked(command: str, partial: Path, name: str, total: int | None) -> None:

@@ -10,13 +10,17 @@ fail() { log "ERROR: $*"; exit 1; }
 
 compose() { (cd "$here" && docker compose -p "$DFR_PROJECT" "$@"); }
 
-# The running container of a compose service, or nothing. Not a one-off `compose run`
-# container (an operator's `odoo shell`, say), which carries the same service label.
-container() {
-  docker ps -q --filter "label=com.docker.compose.project=$DFR_PROJECT" \
-    --filter "label=com.docker.compose.service=$1" --filter label=com.docker.compose.oneoff=False \
-    --filter status=running
+# The containers of compose service $1, newest first (more `docker ps` options after it). Not
+# one-off `compose run` containers (an operator's `odoo shell`, say): same service label.
+service_containers() {
+  local service=$1
+  shift
+  docker ps -q "$@" --filter "label=com.docker.compose.project=$DFR_PROJECT" \
+    --filter "label=com.docker.compose.service=$service" --filter label=com.docker.compose.oneoff=False
 }
+
+# The running container of a compose service, or nothing.
+container() { service_containers "$1" --filter status=running; }
 
 # The same, or one clear error when the service is not running.
 running() {

@@ -35,9 +35,7 @@ source="$DFR_BACKUP_DIR/$source_name"
 pg=$(running postgres)
 # Odoo's container (running or not): stopped and started with docker for the swap (its
 # stop_grace_period applies), the same as compose stop/start without compose's start-up time.
-odoo=$(docker ps -aq --filter "label=com.docker.compose.project=$DFR_PROJECT" \
-  --filter "label=com.docker.compose.service=odoo" --filter label=com.docker.compose.oneoff=False |
-  head -n1)
+odoo=$(service_containers odoo -a | head -n1)
 # Runs a shell command in Odoo's image: in the running container, else in a new one.
 odoo_sh() {
   local running
