@@ -33,7 +33,7 @@ from tasks.archive import tar_to_odoo_zip, verify, verify_tar_stream
 from tasks.backup_settings import BackupSettings, backup_settings
 from tasks.backup_tools import install_backup_tools
 from tasks.disk_writer import DiskWriter
-from tasks.errors import SettingsError
+from tasks.errors import SettingsError, StepFailed, failing_in_one_line
 from tasks.facts import BackupSizeEstimate
 from tasks.settings import Settings
 from tasks.transfer import TransferError, download
@@ -41,7 +41,7 @@ from tasks.transfer import TransferError, download
 FORMATS = ("dfr", "odoo-zip")
 
 
-class BackupError(RuntimeError):
+class BackupError(StepFailed):
     pass
 
 
@@ -75,10 +75,11 @@ def _run(command: str) -> list[str]:
     ok, output = host.run_shell_command(command, _sudo=bool(host.data.get("_sudo")))
     if not ok:
         errors = [line for line in output.stderr_lines if "ERROR" in line] or output.stderr_lines
-        raise BackupError(f"{host.name}: {errors[-1] if errors else command + ' failed'}")
+        raise BackupError(errors[-1] if errors else f"{command} failed")
     return output.stdout_lines
 
 
+@failing_in_one_line
 def _back_up(settings: Settings, backup: BackupSettings, archive_format: str) -> None:
     tool = f"{settings.stack_dir}/bin/dfr-backup"
     suffix = "odoo-zip" if archive_format == "odoo-zip" else "dfrbak"
@@ -109,7 +110,7 @@ def _back_up(settings: Settings, backup: BackupSettings, archive_format: str) ->
             else:
                 partial.rename(final)
     except (OSError, TransferError, SettingsError) as error:
-        raise BackupError(f"{host.name}: backup {name} failed: {error}") from None
+        raise BackupError(f"backup {name} failed: {error}") from None
     logger.info(f"{host.name}: backup written to {final}")
     if backup.keep_on_host and archive_format == "dfr":
         for line in _run(f"{tool} retention"):
@@ -118,6 +119,7 @@ def _back_up(settings: Settings, backup: BackupSettings, archive_format: str) ->
         _run(f"{tool} remove {name}")
 
 
+@failing_in_one_line
 def _fetch(settings: Settings, backup: BackupSettings, wanted: str) -> None:
     tool = f"{settings.stack_dir}/bin/dfr-backup"
     name, size = _run(f"{tool} kept {shlex.quote(wanted)}")[-1].rsplit(" ", 1)
@@ -128,7 +130,7 @@ def _fetch(settings: Settings, backup: BackupSettings, wanted: str) -> None:
             _download_checked(f"{tool} stream {shlex.quote(name)}", partial, name, int(size))
             partial.rename(final)
     except (OSError, TransferError, SettingsError) as error:
-        raise BackupError(f"{host.name}: fetching backup {name} failed: {error}") from None
+        raise BackupError(f"fetching backup {name} failed: {error}") from None
     logger.info(f"{host.name}: backup {name} written to {final}")
 
 
