@@ -12,7 +12,7 @@ import io
 import json
 import tarfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,8 +25,9 @@ class ArchiveError(SettingsError):
     """The file is not a usable backup; the message says why in one line."""
 
 
-def verify(path: Path) -> dict[str, Any]:
-    """Check every part of a backup (tar or Odoo zip) against its manifest; return the manifest."""
+def verify(path: Path, unhashed: Collection[str] = ()) -> dict[str, Any]:
+    """Check every part of a backup (tar or Odoo zip) against its manifest; return the manifest.
+    Parts named in ``unhashed`` are checked for their size only (hashed where they are sent)."""
     if not path.is_file():
         raise ArchiveError(
             f"backup_file {path} not found: give the path of a backup on this machine"
@@ -34,19 +35,22 @@ def verify(path: Path) -> dict[str, Any]:
     if zipfile.is_zipfile(path):
         return _verify_zip(path)
     with path.open("rb") as handle:
-        return verify_tar_stream(handle, f"backup_file {path}")
+        return verify_tar_stream(handle, f"backup_file {path}", unhashed)
 
 
-def verify_tar_stream(stream: BinaryIO, what: str) -> dict[str, Any]:
+def verify_tar_stream(
+    stream: BinaryIO, what: str, unhashed: Collection[str] = ()
+) -> dict[str, Any]:
     """Read a dfr tar once, front to back, checking every part against its manifest (which may
-    come anywhere in the tar); return the manifest. ``what`` names the archive in errors."""
+    come anywhere in the tar); return the manifest. ``what`` names the archive in errors; parts
+    named in ``unhashed`` are passed over (sought past in a file), their size checked."""
     sums, manifest = {}, None
     try:
         for name, size, content in _tar_files(stream):
             if name == "manifest.json":
                 manifest = json.loads(content.read_all())
             else:
-                sums[name] = (size, content.sha256())
+                sums[name] = (size, None if name in unhashed else content.sha256())
     except _Truncated as error:
         raise ArchiveError(f"{what} is truncated ({error})") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -59,7 +63,7 @@ def verify_tar_stream(stream: BinaryIO, what: str) -> dict[str, Any]:
         found = sums.get(name)
         if found is None:
             raise ArchiveError(f"{what} is truncated: {name} is missing")
-        if found != (expected["size"], expected["sha256"]):
+        if found[0] != expected["size"] or found[1] not in (None, expected["sha256"]):
             raise ArchiveError(f"{what}: {name} does not match its sha256 in the manifest")
     _check_major(what, manifest)
     return manifest
@@ -92,6 +96,17 @@ class _Content:
     def read_all(self) -> bytes:
         return b"".join(bytes(piece) for piece in self.chunks())
 
+    def skip(self) -> None:
+        """Passes over what was not read: sought past in a file, read from a stream."""
+        if self._left and self._stream.seekable():
+            at, end = self._stream.tell(), self._stream.seek(0, io.SEEK_END)
+            if at + self._left > end:
+                raise _Truncated(f"{at + self._left - end} bytes missing")
+            self._stream.seek(at + self._left)
+            self._left = 0
+        for _ in self.chunks():
+            pass
+
 
 def _tar_files(stream: BinaryIO) -> Iterator[tuple[str, int, _Content]]:
     """(name without ./, size, content) of every regular file of a tar stream, read once. The
@@ -114,8 +129,7 @@ def _tar_files(stream: BinaryIO) -> Iterator[tuple[str, int, _Content]]:
             if info.isreg():
                 yield extended.get("path", info.name).removeprefix("./"), size, content
             extended = {}
-        for _ in content.chunks():  # whatever was not read
-            pass
+        content.skip()  # whatever was not read
         padding = -size % tarfile.BLOCKSIZE
         if padding and len(_read_exact(stream, padding)) < padding:
             raise _Truncated("in padding")

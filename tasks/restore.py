@@ -5,9 +5,10 @@
     ... --data drop_old=true      remove the previous database instead of keeping it
 
 The archive (a dfr backup, or a zip from Odoo's database manager) is checked here against its
-manifest, uploaded and unpacked as it arrives (not at all when the host still keeps this very
-backup), checked again on the host, restored into a new database with the server's
-own pg_restore (--exit-on-error), its filestore alongside; the new database is checked
+manifest (its filestore part for its size only: the host hashes that as it arrives), uploaded
+(not at all when the host still keeps this very backup) and restored as it arrives: every part
+checked on the host, restored into a new database with the server's own pg_restore
+(--exit-on-error), its filestore unpacked alongside; the new database is checked
 (Odoo's tables, module rows, every attachment's file), neutralized outside production, and only
 then swapped in while Odoo is stopped. The previous database and filestore are kept as
 <db>_old_<timestamp>, and put back if Odoo does not come up healthy.
@@ -31,9 +32,9 @@ from tasks.backup_settings import BackupSettings, backup_settings
 from tasks.backup_tools import install_backup_tools
 from tasks.errors import SettingsError
 from tasks.facts import FreeBytes
+from tasks.restore_upload import STREAMED, upload_and_restore
 from tasks.settings import Settings
 from tasks.stack import check_health_through_nginx, stack_settings
-from tasks.transfer import upload
 
 
 @deploy("Restore")
@@ -47,10 +48,15 @@ def restore(settings: Settings, backup: BackupSettings, backup_file: Path) -> No
         # Restored from the host's own copy, whose every part is checked there.
         manifest, archive = checked_manifest(kept, f"backup_file {backup_file}"), backup_file
     else:
-        manifest, archive = verify(backup_file), _as_tar(backup_file)
+        # The filestore part is checked on the host as it arrives (see restore_upload).
+        manifest, archive = verify(backup_file, unhashed=(STREAMED,)), _as_tar(backup_file)
     name = backup_file.name.removesuffix(".zip") + (".tar" if archive != backup_file else "")
     size = archive.stat().st_size
-    needed = (0 if kept else size) + size + int(manifest.get("database_bytes") or 0)
+    # The filestore unpacked and the database restored, next to what is uploaded: all of the
+    # archive but its filestore.tar, which is unpacked as it arrives (see restore_upload).
+    streamed = int(manifest.get("files", {}).get(STREAMED, {}).get("size") or 0)
+    uploaded = 0 if kept else size - streamed
+    needed = uploaded + size + int(manifest.get("database_bytes") or 0)
     free = host.get_fact(FreeBytes, path=backup.host_dir)
     if free < needed:
         raise SettingsError(
@@ -59,25 +65,27 @@ def restore(settings: Settings, backup: BackupSettings, backup_file: Path) -> No
         )
 
     install_backup_tools(settings, backup, with_timer=False)
-    if kept is not None:
-        source, where = name, "the copy the host kept of it (same manifest: not uploaded)"
-    else:
-        source, where = f"incoming/{name}", "the upload"
-        python.call(
-            name=f"Upload {backup_file.name} ({size / 1e6:,.1f} MB), unpacked as it arrives",
-            function=upload,
-            src=archive,
-            remote_path=f"{backup.host_dir}/{source}",
-            label=f"{host.name}: upload {backup_file.name}",
-            unpack=True,
-        )
     options = [] if settings.is_prod else ["--neutralize"]
     if host.data.get("drop_old"):
         options.append("--drop-old")
-    server.shell(
-        name=f"Restore {backup_file.name} from {where} into a new database, check it, swap it in",
-        commands=[shlex.join([f"{settings.stack_dir}/bin/dfr-restore", source, *options])],
-    )
+    dfr_restore = f"{settings.stack_dir}/bin/dfr-restore"
+    if kept is not None:
+        server.shell(
+            name=f"Restore {backup_file.name} from the copy the host kept of it (same manifest: "
+            "not uploaded) into a new database, check it, swap it in",
+            commands=[shlex.join([dfr_restore, name, *options])],
+        )
+    else:
+        python.call(
+            name=f"Upload {backup_file.name} ({size / 1e6:,.1f} MB) and restore it into a new "
+            "database as it arrives (the filestore while the database is restored), check it, "
+            "swap it in",
+            function=upload_and_restore,
+            archive=archive,
+            remote_dir=f"{backup.host_dir}/incoming/{name}",
+            restore_command=shlex.join([dfr_restore, f"incoming/{name}", *options]),
+            label=f"{host.name}: upload {backup_file.name}",
+        )
     check_health_through_nginx(settings)
 
 

@@ -7,12 +7,13 @@ as it arrives (a backup's sha256s, read as a tar stream) while it is written, in
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shlex
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import BinaryIO, Protocol, TypeVar
 
 from pyinfra import host, logger
@@ -152,18 +153,117 @@ def download(
     return result
 
 
-def upload(src: Path, remote_path: str, label: str, unpack: bool = False) -> None:
-    """Copy ``src`` to ``remote_path`` via ``remote_path.partial``, renamed once complete;
-    with ``unpack``, ``src`` is a tar unpacked as it arrives into the directory ``remote_path``."""
+def unpack_into(remote_path: str) -> str:
+    """The host command that unpacks the tar on its stdin into the directory ``remote_path``,
+    via ``remote_path.partial``, renamed once complete."""
     partial, final = shlex.quote(remote_path + ".partial"), shlex.quote(remote_path)
-    receive = (
-        f"mkdir {partial} && tar -x --no-same-owner -C {partial}" if unpack else f"cat > {partial}"
+    return (
+        f"umask 077 && rm -rf {partial} {final} && mkdir {partial} && "
+        f"tar -x --no-same-owner -C {partial} && mv {partial} {final}"
     )
-    command = f"umask 077 && rm -rf {partial} {final} && {receive} && mv {partial} {final}"
-    progress = Progress(label, src.stat().st_size)
-    with src.open("rb") as handle:
-        _run_writing(_remote(command), iter(lambda: handle.read(CHUNK), b""), progress.add)
-    progress.finish()
+
+
+class RemoteStdin(io.RawIOBase):
+    """``command`` run on the host and fed what is written here, in MiB chunks counted by
+    ``progress``; what it prints is logged line by line as it comes. Closing waits for it to
+    end; a command that fails, or stops reading, raises TransferError with its last error."""
+
+    def __init__(self, command: str, progress: Progress) -> None:
+        super().__init__()
+        self._command, self._progress = command, progress
+        self._pending = bytearray()
+        self._output, self._logged = b"", 0  # all it printed; how much of that was logged
+        self._channel = self._proc = None
+        if isinstance(host.connector, SSHConnector):
+            self._channel = host.connector.client.get_transport().open_session()
+            self._channel.exec_command(_remote(command))
+        else:
+            self._local_output = tempfile.TemporaryFile()  # noqa: SIM115 (read in _finish)
+            self._proc = subprocess.Popen(
+                ["sh", "-c", _remote(command)],
+                stdin=subprocess.PIPE,
+                stdout=self._local_output,
+                stderr=subprocess.STDOUT,
+            )
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self._pending += data
+        if len(self._pending) >= CHUNK:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if not self._pending or self.closed:
+            return
+        try:
+            if self._channel is not None:
+                self._channel.sendall(self._pending)
+                self._log_output(wait=False)
+            else:
+                assert self._proc is not None and self._proc.stdin is not None
+                self._proc.stdin.write(self._pending)
+        except (OSError, EOFError):  # it stopped reading: its exit status says why
+            self._pending.clear()
+            self.close()
+            raise TransferError(f"{self._command!r} on {host.name} stopped reading") from None
+        self._progress.add(len(self._pending))
+        self._pending.clear()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        status = self._finish()
+        super().close()
+        if status != 0:
+            raise TransferError(
+                f"{self._command!r} on {host.name} failed ({status}): "
+                + _last_error(self._output.decode(errors="replace"))
+            )
+
+    def _finish(self) -> int:
+        """Sends what is left (unless it stopped reading), closes its stdin, waits for its end."""
+        with contextlib.suppress(TransferError):
+            self.flush()
+        if self._channel is not None:
+            self._channel.shutdown_write()
+            self._log_output(wait=True)
+            return self._channel.recv_exit_status()
+        assert self._proc is not None and self._proc.stdin is not None
+        with contextlib.suppress(OSError):
+            self._proc.stdin.close()
+        status = self._proc.wait()
+        with self._local_output as output:
+            output.seek(0)
+            self._lines(output.read(), final=True)
+        return status
+
+    def _log_output(self, wait: bool) -> None:
+        """Logs the lines it printed so far (until it ends, with ``wait``): stdout and stderr
+        are read as they come, so its output never fills the channel's window."""
+        channel = self._channel
+        assert channel is not None
+        while True:
+            if channel.recv_stderr_ready():
+                self._lines(channel.recv_stderr(65536))
+            elif channel.recv_ready():
+                self._lines(channel.recv(65536))
+            elif not wait or channel.exit_status_ready():
+                break
+            else:
+                time.sleep(0.05)
+        if wait:
+            self._lines(b"", final=True)
+
+    def _lines(self, data: bytes, final: bool = False) -> None:
+        self._output += data
+        lines = (self._output[self._logged :] + (b"\n" if final else b"")).split(b"\n")[:-1]
+        for line in lines:
+            self._logged += len(line) + 1
+            if line.strip():
+                logger.info(f"[{host.name}] {line.decode(errors='replace').rstrip()}")
 
 
 def _run_reading(command: str) -> Iterator[bytes]:
@@ -185,31 +285,6 @@ def _run_reading(command: str) -> Iterator[bytes]:
         error = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
     if status != 0:
         raise TransferError(f"{command!r} on {host.name} failed ({status}): {_last_error(error)}")
-
-
-def _run_writing(command: str, chunks: Iterator[bytes], sent: Callable[[int], None]) -> None:
-    if isinstance(host.connector, SSHConnector):
-        channel = host.connector.client.get_transport().open_session()
-        channel.exec_command(command)
-        for chunk in chunks:
-            channel.sendall(chunk)
-            sent(len(chunk))
-        channel.shutdown_write()
-        status = channel.recv_exit_status()
-        error = channel.recv_stderr(65536).decode(errors="replace").strip()
-    else:
-        proc = subprocess.Popen(
-            ["sh", "-c", command], stdin=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        assert proc.stdin is not None
-        for chunk in chunks:
-            proc.stdin.write(chunk)
-            sent(len(chunk))
-        proc.stdin.close()
-        status = proc.wait()
-        error = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
-    if status != 0:
-        raise TransferError(f"upload to {host.name} failed ({status}): {_last_error(error)}")
 
 
 def _last_error(stderr: str) -> str:

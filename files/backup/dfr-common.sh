@@ -5,7 +5,7 @@
 # shellcheck source=/dev/null
 . "$here/backup.env"
 
-log() { printf '%s %s[%s] %s\n' "$(date -u +%FT%T.%3NZ)" "$tool" "$DFR_ENV" "$*" >&2; }
+log() { printf '%s %s[%s] %s\n' "$(date -u +%FT%T.%3NZ)" "$tool" "$DFR_ENV" "$*" >&2 || true; }
 fail() { log "ERROR: $*"; exit 1; }
 
 compose() { (cd "$here" && docker compose -p "$DFR_PROJECT" "$@"); }

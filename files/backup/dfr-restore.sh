@@ -1,14 +1,20 @@
 #!/bin/bash
 # dfr-restore: restore a backup into a NEW database, prove it, then swap it in.
 #
-#   dfr-restore SOURCE [--neutralize] [--drop-old]
+#   dfr-restore SOURCE [--neutralize] [--drop-old] [--filestore-on-stdin]
 #
 # SOURCE is a backup directory in $DFR_BACKUP_DIR: incoming/NAME (uploaded and unpacked by
 # dfr-deploy, removed afterwards) or NAME (a copy dfr-backup kept on this host, left as it is).
+# With --filestore-on-stdin the backup's filestore.tar is not in SOURCE: it arrives on stdin
+# while the database is restored (an upload, pipelined), and is checked and unpacked as it comes.
 # The live database and filestore are not touched until the new ones are restored and
 # checked; they are then kept as <db>_old_<timestamp> (unless --drop-old), and put back if
 # Odoo does not come up healthy on the new ones.
 set -euo pipefail
+# The operator's SSH session may end mid-restore: its output is then gone, but the restore
+# must still clean up (or finish its swap), not die of SIGPIPE on the next line it logs.
+# Ignored here, so in every command it runs too: none of them stops at its first lost line.
+trap '' PIPE
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck disable=SC2034 # read by dfr-common's log()
@@ -16,13 +22,14 @@ tool=dfr-restore
 # shellcheck source=/dev/null
 . "$here/bin/dfr-common"
 
-source_name=${1:?usage: dfr-restore SOURCE [--neutralize] [--drop-old]}
+source_name=${1:?usage: dfr-restore SOURCE [--neutralize] [--drop-old] [--filestore-on-stdin]}
 shift
-neutralize=no drop_old=no
+neutralize=no drop_old=no filestore_on_stdin=no
 for arg in "$@"; do
   case "$arg" in
     --neutralize) neutralize=yes ;;
     --drop-old) drop_old=yes ;;
+    --filestore-on-stdin) filestore_on_stdin=yes ;;
     *) fail "unknown option $arg" ;;
   esac
 done
@@ -31,11 +38,14 @@ case "${source_name#incoming/}" in
 esac
 source="$DFR_BACKUP_DIR/$source_name"
 [ -d "$source" ] || fail "no backup $source"
+# The filestore's stream moves to fd 3, read only by the filestore's unpacking: nothing else
+# here (docker exec -i, compose run) may take bytes of it.
+exec 3<&0 </dev/null
 
 pg=$(running postgres)
 # Odoo's container (running or not): stopped and started with docker for the swap (its
 # stop_grace_period applies), the same as compose stop/start without compose's start-up time.
-odoo=$(service_containers odoo -a | head -n1)
+odoo=$(service_containers odoo -a | sed -n 1p)
 # Runs a shell command in Odoo's image: in the running container, else in a new one.
 odoo_sh() {
   local running
@@ -43,7 +53,7 @@ odoo_sh() {
   if [ -n "$running" ]; then
     docker exec "$running" sh -c "$1"
   else
-    docker run --rm --entrypoint sh "$(compose config --images | grep '/odoo:' | head -n1)" -c "$1"
+    docker run --rm --entrypoint sh "$(compose config --images | grep '/odoo:' | sed -n 1p)" -c "$1"
   fi
 }
 psql_admin() { docker exec -i -u postgres "$pg" psql -X -v ON_ERROR_STOP=1 -d postgres -tAq "$@"; }
@@ -83,7 +93,8 @@ sed -n 's/^ *"\([^"]*\)": {"size": [0-9]*, "sha256": "\([0-9a-f]*\)"}.*/\2 \1/p'
   "$source/manifest.json" | LC_ALL=C sort -k2 >"$work/expected"
 [ -s "$work/expected" ] || fail "$source_name lists no files in its manifest"
 # A filestore.tar is hashed as it is unpacked (read once); every other part by check_parts.
-hashed_on_unpack=$([ -f "$source/filestore.tar" ] && echo filestore.tar || true)
+hashed_on_unpack=
+if [ "$filestore_on_stdin" = yes ] || [ -f "$source/filestore.tar" ]; then hashed_on_unpack=filestore.tar; fi
 check_parts() {
   (cd "$source" && cut -d' ' -f2- "$work/expected" | grep -vxF "${hashed_on_unpack:-/}" |
     tr '\n' '\0' | sha256_files 2>/dev/null >"$work/found.parts") || true
@@ -92,7 +103,7 @@ check_parts() {
 # Prints the first part whose sha256 differs from the manifest's, if any.
 first_bad_part() {
   cat "$work/found.parts" "$work/found.filestore" | LC_ALL=C sort -k2 >"$work/found"
-  { diff "$work/expected" "$work/found" || true; } | sed -n 's/^< [0-9a-f]* //p' | head -n1
+  { diff "$work/expected" "$work/found" || true; } | sed -n "s/^< [0-9a-f]* //p" | sed -n 1p
 }
 
 # Three jobs at once, none of which touches the live database or filestore: the parts are
@@ -104,9 +115,10 @@ check_job=$!
 unpack_filestore() {
   local dest="$filestores/$new_db" odoo_ids
   rm -rf "$dest" && mkdir -p "$dest"
-  if [ -f "$source/filestore.tar" ]; then
+  if [ -n "$hashed_on_unpack" ]; then
+    [ "$filestore_on_stdin" = yes ] || exec 3<"$source/filestore.tar"
     sha256_fifo "$work/filestore.tee" filestore.tar "$work/found.filestore"
-    tee -p "$work/filestore.tee" <"$source/filestore.tar" | tar -x --no-same-owner -C "$dest"
+    tee -p "$work/filestore.tee" <&3 | tar -x --no-same-owner -C "$dest"
     wait $!
   elif [ -f "$source/filestore.tar.zst" ]; then  # dfr-deploy 0.1.0 backups; no zstd on the host
     docker run --rm -i --name "$filestore_container" --user 0 --network none \

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -130,12 +131,30 @@ def test_truncated_backup(prod, state, good_backup, tmp_path):
     _refused(_restore(prod, cut), "is truncated")
 
 
-def test_part_whose_sha256_does_not_match(prod, state, good_backup, tmp_path):
+def _flipped(good_backup: Path, dest: Path, part: str) -> Path:
     def flip(name, data, manifest):
-        return data[:-1] + bytes([data[-1] ^ 1]) if name == "filestore.tar" else data
+        return data[:-1] + bytes([data[-1] ^ 1]) if name == part else data
 
-    bad = _rebuilt(good_backup, tmp_path / "flipped.dfrbak", flip)
-    _refused(_restore(prod, bad), "filestore.tar does not match its sha256")
+    return _rebuilt(good_backup, dest, flip)
+
+
+def test_part_whose_sha256_does_not_match(prod, state, good_backup, tmp_path):
+    bad = _flipped(good_backup, tmp_path / "flipped.dfrbak", "database/toc.dat")
+    _refused(_restore(prod, bad), "database/toc.dat does not match its sha256")
+    assert prod[0].exec("ls -A /var/backups/dfr/prod/incoming") == ""  # nothing uploaded
+
+
+def test_filestore_whose_sha256_does_not_match_is_refused_on_the_host_before_the_swap(
+    prod, state, good_backup, tmp_path
+):
+    """The filestore part is hashed where it arrives, as it is unpacked: one line all the same."""
+    bad = _flipped(good_backup, tmp_path / "flipped.dfrbak", "filestore.tar")
+    run = _restore(prod, bad)
+    assert run.returncode != 0
+    assert "filestore.tar does not match its sha256 in the manifest" in run.stderr
+    assert "the live database and filestore were not touched" in run.stderr
+    assert "Traceback" not in run.output
+    assert prod[0].exec("ls -A /var/backups/dfr/prod/incoming") == ""
 
 
 def test_manifest_from_another_odoo_major(prod, state, good_backup, tmp_path):
@@ -175,7 +194,7 @@ def test_dry_run_of_a_restore_shows_its_plan_and_touches_nothing(
     )  # fmt: skip
     assert preview.returncode == 0, preview.stderr[-3000:]
     assert "Upload from-elsewhere.dfrbak" in preview.output
-    assert "Restore from-elsewhere.dfrbak from the upload into a new database" in preview.output
+    assert "and restore it into a new database as it arrives" in preview.output
     assert prod[0].exec("ls -A /var/backups/dfr/prod/incoming") == ""
 
 
@@ -190,6 +209,7 @@ def test_pg_restore_failing_half_way_leaves_the_live_database(prod, state, good_
     run = _restore(prod, bad)
     assert run.returncode != 0
     assert "the live database and filestore were not touched" in run.stderr
+    assert "Traceback" not in run.output
     assert "dfr_restore_" not in psql(
         prod[0], "SELECT string_agg(datname, ',') FROM pg_database", db="postgres"
     )
@@ -281,6 +301,46 @@ def test_ssh_cut_during_restore_upload(prod, state, good_backup, tmp_path):
     assert run.returncode != 0
     complete = prod[0].exec("ls /var/backups/dfr/prod/incoming | grep -v partial || true")
     assert complete == ""
+
+
+def test_ssh_cut_while_the_uploaded_filestore_arrives_during_the_restore(
+    prod, state, good_backup, tmp_path
+):
+    """The database part is up and the host's restore is unpacking the filestore as it
+    arrives when the connection drops: the restore, left without its operator and with a
+    truncated filestore, still cleans up (the state fixture checks the rest)."""
+    host = prod[0]
+    elsewhere = _rebuilt(good_backup, tmp_path / "from-elsewhere.dfrbak", _with_a_large_file)
+    filestore_tar = "tar -x --no-same-owner -C /var/lib/docker/volumes"
+    run = _while_running(
+        prod,
+        ["tasks/restore.py", "--data", f"backup_file={elsewhere}", "--data", "confirm=prod"],
+        filestore_tar,
+        CUT_SSH.format(pattern=shlex.quote(f"[{filestore_tar[0]}]{filestore_tar[1:]}")),
+    )
+    assert run.returncode != 0
+    host.exec("for i in $(seq 1 600); do pgrep -f '[d]fr-restore' >/dev/null || exit 0; "
+              "sleep 0.1; done; exit 1")  # fmt: skip
+    assert host.exec("ls -A /var/backups/dfr/prod/incoming") == ""
+
+
+def _with_a_large_file(name: str, data: bytes, manifest: dict) -> bytes:
+    """The filestore plus 256 MB of incompressible data: it is still arriving on the host
+    for a second or more, long enough for the watcher to find it."""
+    if name != "filestore.tar":
+        return data
+    grown = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(data)) as kept,
+        tarfile.open(fileobj=grown, mode="w") as new,
+    ):
+        for member in kept.getmembers():
+            new.addfile(member, kept.extractfile(member) if member.isfile() else None)
+        large = tarfile.TarInfo("dfr/ff/large-attachment")
+        large.size = 256 << 20
+        new.addfile(large, io.BytesIO(os.urandom(large.size)))
+    manifest["files"][name] = {"size": grown.tell(), "sha256": _sha(grown.getvalue())}
+    return grown.getvalue()
 
 
 def test_host_copy_that_rotted_is_refused_before_the_swap(prod, state, good_backup):
