@@ -537,7 +537,8 @@ def report(
             rate(db + fs, "ours.restore.s"),
         ),
         (
-            "↳ the restore of a backup the host does not hold: uploaded, unpacked as it arrives",
+            "↳ the restore of a backup the host does not hold: its database part uploaded, "
+            "then restored while its filestore arrives",
             "",
             "",
             "",
@@ -585,7 +586,7 @@ def report(
         (
             "↳ SSH transfer alone: the host's copy fetched, cold (`tasks/backup.py --data "
             "fetch=NAME`: read ahead on the host, sha256 of every part as it arrives, written "
-            "to disk) / the upload of the restore",
+            "to disk) / the restore's upload, its filestore paced by the restore that reads it",
             sec("ours.stream.s"),
             _fmt(m.get("ours.stream.mbps"), 0),
             "",
