@@ -61,16 +61,16 @@ def state(prod):
     assert _live_state(host) == before
 
 
+ODOO_STATUS = "docker ps --filter label=com.docker.compose.service=odoo --format '{{.Status}}'"
+
+
 def _live_state(host: TargetHost) -> dict:
     return {
         "data": fingerprint(host),
         "databases": psql(
             host, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database", db="postgres"
         ),
-        "odoo healthy": "(healthy)"
-        in host.exec(
-            "docker ps --filter label=com.docker.compose.service=odoo --format '{{.Status}}'"
-        ),
+        "odoo healthy": "(healthy)" in host.exec(ODOO_STATUS),
         "host backups": host.exec("ls /var/backups/dfr/prod | grep -v incoming || true"),
     }
 
@@ -322,6 +322,47 @@ def test_ssh_cut_while_the_uploaded_filestore_arrives_during_the_restore(
     host.exec("for i in $(seq 1 600); do pgrep -f '[d]fr-restore' >/dev/null || exit 0; "
               "sleep 0.1; done; exit 1")  # fmt: skip
     assert host.exec("ls -A /var/backups/dfr/prod/incoming") == ""
+
+
+def test_ssh_cut_once_the_upload_is_done_lets_the_host_finish_the_restore(prod, tmp_path):
+    """The whole backup has arrived and pg_restore runs when the connection drops: the restore
+    goes on without its operator, swaps the backup in and brings Odoo up healthy on it."""
+    host = prod[0]
+    # No copy on the host: its retention would prune the module's good_backup's copy.
+    made = pyinfra(
+        prod[1], "tasks/backup.py",
+        data={"backup_dir": tmp_path / "made", "backup_keep_on_host": "false"},
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr[-3000:]
+    (backup,) = backups_in(tmp_path / "made")
+    backed_up = _live_state(host)
+    psql(host, "UPDATE farmer SET name = 'changed after the backup'")
+    elsewhere = tmp_path / "from-elsewhere.dfrbak"  # not the host's copy: uploaded
+    shutil.copyfile(backup, elsewhere)
+    filestore_tar = "'[t]ar -x --no-same-owner -C /var/lib/docker/volumes'"
+    run = _while_running(
+        prod,
+        ["tasks/restore.py", "--data", f"backup_file={elsewhere}", "--data", "confirm=prod"],
+        "pg_restore -U",
+        f"sleep 0.3; while pgrep -f {filestore_tar} >/dev/null; do sleep 0.01; done; "
+        "pkill -f '[s]shd: dfr'",
+    )
+    assert run.returncode != 0  # the operator's run lost its host
+    host.exec("for i in $(seq 1 1200); do pgrep -f '[d]fr-restore' >/dev/null || exit 0; "
+              "sleep 0.1; done; exit 1")  # fmt: skip
+    # Docker's own healthcheck runs every 10 s: until its first run it says "starting".
+    host.exec(f"for i in $(seq 1 60); do {ODOO_STATUS} | grep -q '(healthy)' && exit 0; "
+              "sleep 1; done; exit 1")  # fmt: skip
+    after = _live_state(host)
+    databases = set(after.pop("databases").split(",")) - set(backed_up.pop("databases").split(","))
+    assert after.pop("host backups").split() == backed_up.pop("host backups").split()
+    assert after == backed_up  # the backup's data, served by a healthy Odoo
+    (previous,) = databases  # the data from before the restore, kept
+    assert previous.startswith("dfr_old_")
+    assert psql(host, "SELECT DISTINCT name FROM farmer", db=previous) == "changed after the backup"
+    assert host.exec("ls -A /var/backups/dfr/prod/incoming") == ""
+    psql(host, f'DROP DATABASE "{previous}"', db="postgres")
+    host.exec(f"rm -rf /var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore/{previous}")
 
 
 def _with_a_large_file(name: str, data: bytes, manifest: dict) -> bytes:
