@@ -14,6 +14,8 @@ set -euo pipefail
 # The operator's SSH session may end mid-restore: its output is then gone, but the restore
 # must still clean up (or finish its swap), not die of SIGPIPE on the next line it logs.
 # Ignored here, so in every command it runs too: none of them stops at its first lost line.
+# (So a pipeline's first line is taken with `sed -n 1p`, which reads to the end: after
+# `head -n1` the writer would fail on EPIPE instead of quietly dying.)
 trap '' PIPE
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -94,7 +96,9 @@ sed -n 's/^ *"\([^"]*\)": {"size": [0-9]*, "sha256": "\([0-9a-f]*\)"}.*/\2 \1/p'
 [ -s "$work/expected" ] || fail "$source_name lists no files in its manifest"
 # A filestore.tar is hashed as it is unpacked (read once); every other part by check_parts.
 hashed_on_unpack=
-if [ "$filestore_on_stdin" = yes ] || [ -f "$source/filestore.tar" ]; then hashed_on_unpack=filestore.tar; fi
+if [ "$filestore_on_stdin" = yes ] || [ -f "$source/filestore.tar" ]; then
+  hashed_on_unpack=filestore.tar
+fi
 check_parts() {
   (cd "$source" && cut -d' ' -f2- "$work/expected" | grep -vxF "${hashed_on_unpack:-/}" |
     tr '\n' '\0' | sha256_files 2>/dev/null >"$work/found.parts") || true
@@ -103,7 +107,7 @@ check_parts() {
 # Prints the first part whose sha256 differs from the manifest's, if any.
 first_bad_part() {
   cat "$work/found.parts" "$work/found.filestore" | LC_ALL=C sort -k2 >"$work/found"
-  { diff "$work/expected" "$work/found" || true; } | sed -n "s/^< [0-9a-f]* //p" | sed -n 1p
+  { diff "$work/expected" "$work/found" || true; } | sed -n 's/^< [0-9a-f]* //p' | sed -n 1p
 }
 
 # Three jobs at once, none of which touches the live database or filestore: the parts are
