@@ -38,6 +38,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import shutil
 import statistics
@@ -76,6 +77,7 @@ PGBR = f"pgbackrest --config={PGBR_CONF} --stanza=dfr"
 PGBR_IMAGE = "dfr-bench/postgres-pgbackrest:latest"  # on the target only
 PGBR_MIN = (2, 53)  # the first pgBackRest release that supports PostgreSQL 17
 RAW_SSH_BYTES = 1 << 30
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Our backup's pg_dump compression, as files/backup/dfr-backup.sh sets it.
 DUMP_COMPRESSION = re.search(
     r"^DUMP_COMPRESSION=(\S+)$",
@@ -221,6 +223,13 @@ def _cpu_times() -> tuple[int, int]:
     return sum(fields[:8]) - idle, sum(fields[:8])
 
 
+def _cpu_seconds() -> tuple[float, float]:
+    """CPU seconds used so far by this whole machine (both sides of the SSH connection: the
+    target is a container here) and by this process's finished children (pyinfra)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return _cpu_times()[0] / CLOCK_TICKS, children.ru_utime + children.ru_stime
+
+
 def quiet_gate(limit: float = 0.15, max_wait: float = 90) -> float:
     """Wait until this machine is less than ``limit`` busy over 2 s (at most ``max_wait`` s);
     return the busy share of the last window."""
@@ -238,6 +247,7 @@ class Bench:
     def __init__(self, stack: Stack, inventory: Path, workdir: Path, cold: bool) -> None:
         self.stack, self.inventory, self.workdir, self.cold = stack, inventory, workdir, cold
         self.busy: list[float] = []
+        self.cpu = (0.0, 0.0)  # CPU seconds of the last pyinfra run: the machine's, pyinfra's
 
     def prepare(self) -> None:
         """Gate on a quiet machine, then drop the page cache."""
@@ -246,10 +256,16 @@ class Bench:
             drop_caches()
 
     def run_pyinfra(self, deploy: str, *extra: str, **data: object) -> PyinfraRun:
+        before = _cpu_seconds()
         run = pyinfra(self.inventory, deploy, *extra, data=data, timeout=3600)
+        after = _cpu_seconds()
+        self.cpu = (after[0] - before[0], after[1] - before[1])
         if run.returncode != 0:
             raise BenchError(f"pyinfra {deploy} failed: {run.stderr[-3000:]}")
         return run
+
+    def record_cpu(self, r: Results, key: str) -> None:
+        r[f"{key}.cpu"], r[f"{key}.cpu.here"] = self.cpu
 
     def timed_in(self, mounts: str, script: str, image: str | None = None) -> tuple[float, str]:
         """Seconds of ``script`` inside a one-shot container (its start not counted), and the
@@ -270,6 +286,8 @@ class Bench:
         run = self.run_pyinfra("bench/backup_restore.py", raw_ssh_bytes=RAW_SSH_BYTES)
         _, rate, seconds = progress(run, "raw ssh")
         r["ssh.s"], r["ssh.mbps"] = seconds, rate
+        r["ssh.run.s"] = run.seconds
+        self.record_cpu(r, "ssh")
         self.prepare()
         to_file = self.run_pyinfra("bench/backup_restore.py", raw_ssh_bytes=RAW_SSH_BYTES,
                                    raw_ssh_to=self.workdir / "zeros.partial")  # fmt: skip
@@ -298,6 +316,7 @@ class Bench:
         self.prepare()
         run = self.run_pyinfra("tasks/backup.py", backup_dir=backup_dir)
         r["ours.backup.s"] = run.seconds
+        self.record_cpu(r, "ours.backup")
         (archive,) = sorted(backup_dir.glob("*.dfrbak"))
         r["ours.backup.bytes"] = archive.stat().st_size
         _, r["ours.sent.mbps"], r["ours.sent.s"] = progress(run, archive.name)
@@ -348,6 +367,8 @@ class Bench:
         fetched = self.workdir / "fetched"
         run = self.run_pyinfra("tasks/backup.py", fetch=archive.name, backup_dir=fetched)
         _, r["ours.stream.mbps"], r["ours.stream.s"] = progress(run, archive.name)
+        r["ours.stream.run.s"] = run.seconds
+        self.record_cpu(r, "ours.stream")
         shutil.rmtree(fetched)
 
     def ours_restore(self, r: Results, archive: Path, expected: dict[str, int]) -> None:
@@ -368,6 +389,7 @@ class Bench:
         run = self.run_pyinfra("tasks/restore.py", "-vvv", backup_file=backup_file,
                                confirm="prod")  # fmt: skip
         r[f"{key}.restore.s"] = run.seconds
+        self.record_cpu(r, f"{key}.restore")
         r.update({f"{key}.{phase}": seconds for phase, seconds in restore_phases(run).items()})
         verify(self.stack, expected, DB, f"our restore (tasks/restore.py, {backup_file.name})")
         self.drop_old_databases()
@@ -751,6 +773,7 @@ def report(
         *goal_rows,
         "",
         *where_the_time_goes(m),
+        *cpu_split(m),
         "How the rows were taken:",
         "",
         "* ours: the time of the whole `pyinfra` command. Backup: connect, facts, the backup "
@@ -829,6 +852,41 @@ def where_the_time_goes(m: dict[str, float]) -> list[str]:
         "and moves the filestore in, nothing else: it checks no checksum, does not stop or "
         f"restart Odoo and swaps nothing; ours restarts Odoo ({m.get('ours.r.swap.s', 0):.1f} s"
         " of the swap phase) and checks the result before and after.",
+        "",
+    ]
+
+
+def cpu_split(m: dict[str, float]) -> list[str]:
+    """Whose CPU each command used: the target and this machine (the controller) share the same
+    cores here, which two real machines would not."""
+    commands = (
+        ("raw SSH (1 GiB of zeros to /dev/null)", "ssh.run.s", "ssh"),
+        ("the kept backup fetched (`--data fetch=NAME`)", "ours.stream.run.s", "ours.stream"),
+        ("backup (`tasks/backup.py`)", "ours.backup.s", "ours.backup"),
+        ("restore from the host's copy", "ours.restore.s", "ours.restore"),
+        ("restore of an uploaded backup", "ours.up.restore.s", "ours.up.restore"),
+    )
+    cores = os.cpu_count() or 1
+    rows = []
+    for text, wall, key in commands:
+        if not all(k in m for k in (wall, f"{key}.cpu", f"{key}.cpu.here")):
+            continue
+        used, here = m[f"{key}.cpu"], m[f"{key}.cpu.here"]
+        rows.append(f"| {text} | {m[wall]:.1f} | {used:.1f} ({used / (cores * m[wall]):.0%}) | "
+                    f"{here:.1f} | {used - here:.1f} |")  # fmt: skip
+    if not rows:
+        return []
+    return [
+        "Whose CPU the whole pyinfra commands used (CPU seconds from `/proc/stat` for the "
+        "machine, `getrusage` of the pyinfra process for the controller). Target and "
+        f"controller share these {cores} cores, so the controller's share (paramiko's "
+        "encryption, the checks and writing here) is taken from the target's PostgreSQL, tar "
+        "and sshd; between two machines it would not be:",
+        "",
+        f"| pyinfra command | wall s | CPU s, whole machine (share of {cores} cores) | "
+        "of which the controller (pyinfra) | the rest (the target) |",
+        "|---|---|---|---|---|",
+        *rows,
         "",
     ]
 
