@@ -200,7 +200,9 @@ class RemoteStdin(io.RawIOBase):
             return
         try:
             if self._channel is not None:
-                self._channel.sendall(self._pending)
+                # A memoryview: sendall slices off what each 32 KiB packet took, which copies
+                # the rest of a bytes object every time (16 MiB copied for each MiB sent).
+                self._channel.sendall(memoryview(bytes(self._pending)))
                 self._log_output(wait=False)
             else:
                 assert self._proc is not None and self._proc.stdin is not None
