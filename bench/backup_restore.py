@@ -24,6 +24,9 @@ bench/odoo_dataset.py and measures on the same data in the same run:
    over pyinfra's own paramiko connection, to /dev/null and written to a file as backups are
    (tasks/disk_writer.py) (this file, run by pyinfra as a deploy).
 
+For our pyinfra commands and raw SSH it also records whose CPU they used: this whole machine's
+CPU seconds (``/proc/stat``, the target's side included) and the pyinfra process's (getrusage).
+
 Every restore is verified (row counts and data bytes of the big tables, index count, filestore
 file count and bytes); a failed verification fails the benchmark. Prints a Markdown section
 and writes it into docs/benchmarks.md (replacing its previous version). Only the objects of this
