@@ -21,8 +21,9 @@ bench/odoo_dataset.py and measures on the same data in the same run:
 4. the physical limit: a cold ``tar | cat >/dev/null`` of PGDATA (without pg_wal) and of the
    filestore, and ``zstd -T0 -1`` over the same PGDATA bytes (warm);
 5. raw SSH throughput: 1 GiB of ``head -c … /dev/zero`` through tasks/transfer.py's download
-   over pyinfra's own paramiko connection, to /dev/null and written to a file as backups are
-   (tasks/disk_writer.py) (this file, run by pyinfra as a deploy).
+   (OpenSSH's ``ssh``, or pyinfra's paramiko connection where ``ssh`` cannot log in), to
+   /dev/null and written to a file as backups are (tasks/disk_writer.py) (this file, run by
+   pyinfra as a deploy).
 
 For our pyinfra commands and raw SSH it also records whose CPU they used: this whole machine's
 CPU seconds (``/proc/stat``, the target's side included) and the pyinfra process's (getrusage).
@@ -57,6 +58,7 @@ from pathlib import Path
 
 from bench.odoo_dataset import DB, PROJECT, BenchError, Dataset, Stack, generate, verify
 from tasks.docker_settings import file_sha256
+from tasks.openssh import CIPHERS
 from tests.harness.docker_cli import LABEL, docker
 from tests.harness.hosts import HostPool
 from tests.harness.images import (
@@ -295,8 +297,10 @@ class Bench:
         to_file = self.run_pyinfra("bench/backup_restore.py", raw_ssh_bytes=RAW_SSH_BYTES,
                                    raw_ssh_to=self.workdir / "zeros.partial")  # fmt: skip
         _, r["ssh.file.mbps"], r["ssh.file.s"] = progress(to_file, "raw ssh")
+        if "transfers go through OpenSSH" in run.stderr:
+            return f"OpenSSH's ssh, {CIPHERS.split(',')[0]}"
         cipher = re.search(r"paramiko cipher: (.*)", run.stderr)
-        return cipher[1].strip() if cipher else "unknown"
+        return f"paramiko, {cipher[1].strip()}" if cipher else "unknown"
 
     # 4. physical limits
     def physical(self, r: Results) -> None:
@@ -670,7 +674,7 @@ def report(
         ),
         (
             f"raw SSH: {RAW_SSH_BYTES >> 20} MiB of `head -c … /dev/zero` through "
-            f"tasks/transfer.py over pyinfra's paramiko connection ({context['cipher']})",
+            f"tasks/transfer.py ({context['cipher']})",
             sec("ssh.s"),
             _fmt(m.get("ssh.mbps"), 0),
             "",
@@ -795,9 +799,11 @@ def report(
         "SSH rates from tasks/transfer.py's own progress line. PostgreSQL runs with the "
         "stack's `wal_level = minimal` for ours and Odoo's method alike (replica WAL only for "
         "the physical rows, which need it);",
-        "* SSH: pyinfra's paramiko connection negotiates AES-GCM (group_data/all.py); "
-        "paramiko's own first choice, aes128-ctr with hmac-sha2-256, computes its MAC in Python "
-        'per packet (section "SSH cipher" below);',
+        "* SSH: transfers go through OpenSSH's `ssh` (tasks/openssh.py), AES-GCM first, pinned "
+        "to the host key pyinfra's paramiko connection verified; that connection (the "
+        "deploy's commands, and transfers where `ssh` cannot log in) negotiates AES-GCM too "
+        "(group_data/all.py), as paramiko's own first choice, aes128-ctr with hmac-sha2-256, "
+        'computes its MAC in Python per packet (section "SSH cipher" below);',
         "* writing here: through the page cache this VM's kernel spends 2.3–3.2 s of system "
         "time on 1.4 GB (`dd bs=1M`), with O_DIRECT 0.15 s (`dd bs=4M oflag=direct`, "
         "1.2–1.7 GB/s), so downloads are written with O_DIRECT (tasks/disk_writer.py);",
@@ -882,8 +888,8 @@ def cpu_split(m: dict[str, float]) -> list[str]:
     return [
         "Whose CPU the whole pyinfra commands used (CPU seconds from `/proc/stat` for the "
         "machine, `getrusage` of the pyinfra process for the controller). Target and "
-        f"controller share these {cores} cores, so the controller's share (paramiko's "
-        "encryption, the checks and writing here) is taken from the target's PostgreSQL, tar "
+        f"controller share these {cores} cores, so the controller's share (its `ssh`, "
+        "the checks and writing here) is taken from the target's PostgreSQL, tar "
         "and sshd; between two machines it would not be:",
         "",
         f"| pyinfra command | wall s | CPU s, whole machine (share of {cores} cores) | "

@@ -6,6 +6,11 @@ Through the page cache, writing costs the kernel more CPU than the whole SSH tra
 O_DIRECT by a writer thread (the GIL is released while it writes) as the next block fills; the
 last, partial block goes through the page cache, and the file is fsynced before it is closed.
 Where O_DIRECT is refused (tmpfs, some network filesystems) the same writes are buffered.
+
+pyinfra runs deploys under gevent, whose monkey-patching turns ``threading`` threads and
+``queue`` queues into greenlets on one OS thread: the writes would then stop everything else
+while they last. The writer is a real OS thread (gevent's saved original), and the blocks pass
+through the C ``SimpleQueue``, which gevent leaves alone.
 """
 
 from __future__ import annotations
@@ -13,10 +18,13 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
-import queue
-import threading
+from _queue import SimpleQueue
 from pathlib import Path
 from types import TracebackType
+
+from gevent.monkey import get_original
+
+start_os_thread = get_original("_thread", "start_new_thread")
 
 BLOCK = 4 << 20
 BLOCKS = 3  # one filling, one being written, one spare: writing never waits for filling
@@ -32,14 +40,14 @@ class DiskWriter:
         except OSError:
             self._fd = os.open(path, flags, 0o600)
             self.direct = False
-        self._free: queue.Queue[mmap.mmap] = queue.Queue()
+        self._free: SimpleQueue[mmap.mmap] = SimpleQueue()
         for _ in range(BLOCKS):
             self._free.put(mmap.mmap(-1, BLOCK))  # anonymous maps are page-aligned
-        self._full: queue.Queue[tuple[mmap.mmap, int] | None] = queue.Queue()
+        self._full: SimpleQueue[tuple[mmap.mmap, int] | None] = SimpleQueue()
+        self._written: SimpleQueue[None] = SimpleQueue()  # once the thread is done
         self._block, self._filled = self._free.get(), 0
         self._error: OSError | None = None
-        self._thread = threading.Thread(target=self._write_blocks, daemon=True)
-        self._thread.start()
+        start_os_thread(self._write_blocks, ())
 
     def write(self, data: bytes | memoryview) -> int:
         view = memoryview(data)
@@ -58,7 +66,7 @@ class DiskWriter:
             return
         try:
             self._full.put(None)
-            self._thread.join()
+            self._written.get()
             self._raise_error()
             if self._filled:
                 if self.direct:  # O_DIRECT writes whole blocks only
@@ -74,7 +82,7 @@ class DiskWriter:
         """Stop without the rest: the caller removes the file."""
         if self._fd >= 0:
             self._full.put(None)
-            self._thread.join()
+            self._written.get()
             os.close(self._fd)
             self._fd = -1
 
@@ -110,6 +118,7 @@ class DiskWriter:
                 except OSError as error:
                     self._error = error
             self._free.put(block)
+        self._written.put(None)
 
 
 def _write_all(fd: int, view: memoryview) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -66,8 +67,10 @@ def pyinfra(
     execute: bool = True,
     json_output: bool = True,
     timeout: float = 1800,
+    env: dict[str, str] | None = None,
 ) -> PyinfraRun:
-    """``pyinfra [-y] [--json] INVENTORY DEPLOY [--data k=v ...] EXTRA`` from the project root."""
+    """``pyinfra [-y] [--json] INVENTORY DEPLOY [--data k=v ...] EXTRA`` from the project root,
+    with ``env`` added to the environment."""
     args = [str(PYINFRA)]
     if execute:
         args.append("-y")
@@ -78,6 +81,12 @@ def pyinfra(
         args += ["--data", f"{key}={value}"]
     started = time.monotonic()
     proc = subprocess.run(
-        args, cwd=PROJECT, capture_output=True, text=True, timeout=timeout, check=False
+        args,
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
     return PyinfraRun(args, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import tarfile
 import zipfile
 from pathlib import Path
@@ -99,6 +100,7 @@ def test_a_backup_the_host_keeps_is_fetched_checked_as_it_arrives(prod, backup_f
         == json.loads(host.exec(f"cat {kept}/{newest}/manifest.json"))["files"]
     )
     assert "MB/s" in run.stderr
+    assert f"{host.name}: transfers go through OpenSSH" in run.stderr
 
     # A kept copy damaged on the host's disk: refused as it arrives, nothing left here.
     damaged = "prod-dfr-20991231T000000Z.dfrbak"
@@ -122,6 +124,27 @@ def test_a_backup_the_host_keeps_is_fetched_checked_as_it_arrives(prod, backup_f
     assert missing.returncode != 0
     assert "no backup prod-x.dfrbak in /var/backups/dfr/prod" in missing.stderr
     assert list((tmp_path / "bad").iterdir()) == []
+
+
+def test_transfers_go_through_paramiko_where_openssh_cannot_log_in(prod, tmp_path):
+    """An ``ssh`` that is refused (a key only paramiko can use, say): the fetch still works,
+    through pyinfra's own connection, and says so."""
+    host, inventory = prod
+    refused = tmp_path / "bin" / "ssh"
+    refused.parent.mkdir()
+    refused.write_text("#!/bin/sh\necho 'dfr@host: Permission denied (publickey).' >&2\nexit 255\n")
+    refused.chmod(0o755)
+    run = pyinfra(inventory, "tasks/backup.py",
+                  data={"backup_dir": tmp_path / "fetched", "fetch": "latest"},
+                  env={"PATH": f"{refused.parent}:{os.environ['PATH']}"})  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (
+        f"{host.name}: transfers go through paramiko "
+        "(ssh: dfr@host: Permission denied (publickey).)" in run.stderr
+    )
+    (fetched,) = backups_in(tmp_path / "fetched")
+    kept = f"/var/backups/dfr/prod/{fetched.name}/manifest.json"
+    assert verify(fetched)["files"] == json.loads(host.exec(f"cat {kept}"))["files"]
 
 
 def test_round_trip_restores_every_table_and_file_byte_for_byte(prod, original, backup_file):
@@ -170,9 +193,12 @@ def test_production_backup_restored_on_staging_is_neutralized_and_served(
 
 
 def test_odoo_zip_export_restores_through_the_same_path(prod, staging, original, backup_dir):
-    run = pyinfra(prod[1], "tasks/backup.py", data={"backup_dir": backup_dir,
-                                                    "format": "odoo-zip"})  # fmt: skip
+    """With OpenSSH turned off: paramiko carries the export's download and the restore's upload."""
+    paramiko_only = {"openssh_transfers": False}
+    export_data = {"backup_dir": backup_dir, "format": "odoo-zip", **paramiko_only}
+    run = pyinfra(prod[1], "tasks/backup.py", data=export_data)
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "transfers go through" not in run.stderr
     (export,) = [p for p in backups_in(backup_dir) if p.suffix == ".zip"]
     with zipfile.ZipFile(export) as archive:
         names = archive.namelist()
@@ -181,8 +207,10 @@ def test_odoo_zip_export_restores_through_the_same_path(prod, staging, original,
         assert any(name.startswith("filestore/") for name in names)
     host, inventory = staging
     psql(host, "UPDATE farmer SET name = 'changed on staging'")
-    run = pyinfra(inventory, "tasks/restore.py", data={"backup_file": export, "drop_old": True})
+    run = pyinfra(inventory, "tasks/restore.py",
+                  data={"backup_file": export, "drop_old": True, **paramiko_only})  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "transfers go through" not in run.stderr
     assert fingerprint(host)["table farmer"] == original["table farmer"]
     assert (
         psql(host, "SELECT count(*) FROM pg_database WHERE datname LIKE 'dfr_old_%'", db="postgres")
