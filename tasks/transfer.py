@@ -1,8 +1,10 @@
-"""Big transfers between this machine and a host over the deploy's own SSH connection.
+"""Big transfers between this machine and a host, over SSH.
 
-Bytes stream through one SSH channel (or a local process for ``@local``) in MiB chunks, with
-progress lines (bytes, rate, ETA) and the remote exit status checked. A download can be checked
-as it arrives (a backup's sha256s, read as a tar stream) while it is written, in one pass.
+Bytes stream through OpenSSH's ``ssh`` where it can log in as pyinfra did (tasks/openssh.py),
+else through one channel of pyinfra's own paramiko connection (a local process for ``@local``),
+in MiB chunks, with progress lines (bytes, rate, ETA) and the remote exit status checked. A
+download can be checked as it arrives (a backup's sha256s, read as a tar stream) while it is
+written, in one pass.
 """
 
 from __future__ import annotations
