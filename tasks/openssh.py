@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from paramiko import PKey
 from pyinfra import host, logger
 from pyinfra.connectors.ssh import SSHConnector
 
@@ -105,10 +106,10 @@ def _key_file(name: str) -> Path | None:
     return None
 
 
-def _pinned_host_key(key: object) -> str:
+def _pinned_host_key(key: PKey) -> str:
     """A known_hosts file that trusts only ``key``, under ``ALIAS``."""
     directory = tempfile.mkdtemp(prefix="dfr-known-host-")
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
     path = Path(directory) / "known_hosts"
-    path.write_text(f"{ALIAS} {key.get_name()} {key.get_base64()}\n")  # type: ignore[attr-defined]
+    path.write_text(f"{ALIAS} {key.get_name()} {key.get_base64()}\n")
     return str(path)
