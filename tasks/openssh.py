@@ -25,7 +25,7 @@ from paramiko import PKey
 from pyinfra import host, logger
 from pyinfra.connectors.ssh import SSHConnector
 
-# AES-GCM first: with AES instructions it costs a fraction of chacha20-poly1305 (OpenSSH's first).
+# AES-GCM first: with AES instructions it is cheaper than chacha20-poly1305 (OpenSSH's first).
 CIPHERS = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com"
 ALIAS = "dfr-deploy-target"
 
