@@ -183,10 +183,11 @@ class RemoteStdin(io.RawIOBase):
         self._pending = bytearray()
         self._output, self._logged = b"", 0  # all it printed; how much of that was logged
         self._channel = self._proc = None
-        argv = _process_argv(_remote(command))
+        remote = _remote(command)
+        argv = _process_argv(remote)
         if argv is None:
             self._channel = host.connector.client.get_transport().open_session()
-            self._channel.exec_command(_remote(command))
+            self._channel.exec_command(remote)
         else:
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
