@@ -83,7 +83,7 @@ stage="" work="" dump_job="" sum_job=""
 discard_unfinished() {
   # pg_dump stops by itself once its output directory is gone.
   [ -z "$dump_job" ] || kill "$dump_job" 2>/dev/null || true
-  # The filestore's sha256 ends with the tar that feeds it.
+  # The filestore's sha256 ends by itself (it reads a file).
   [ -z "$sum_job" ] || wait "$sum_job" 2>/dev/null || true
   [ -z "$stage" ] || rm -rf "$stage"
   [ -z "$work" ] || rm -rf "$work"
@@ -101,11 +101,18 @@ dump_database() {
 }
 
 # With --stream, the parts of $stage named in "$@" as tar on stdout, without the end-of-archive
-# marker (512-byte records: the marker is exactly the last 1024 bytes), so more can follow.
-# Member names start with ./ as in `dfr-backup stream` (tar -C NAME -cf - .).
+# marker, so more can follow. Member names start with ./ as in `dfr-backup stream`
+# (tar -C NAME -cf - .). Made in 1 MiB records, cut where the marker starts: the size comes
+# from a dry run in 512-byte records, whose only trailer is the 1 024-byte marker (GNU tar
+# writing to /dev/null reads no file). 512-byte records cost a system call each: the 335 MB
+# dump took 1.2-1.5 s and 2 CPU s to emit that way, 0.4 s now. tar's tail is read and dropped.
 emit() {
   [ "$stream" = yes ] || return 0
-  tar -C "$stage" -b 1 -cf - "$@" | head -c -1024
+  local size
+  size=$(LC_ALL=C tar -C "$stage" -b 1 -cf /dev/null --totals "$@" 2>&1 |
+    sed -n 's/^Total bytes written: \([0-9]*\).*/\1/p')
+  [ -n "$size" ] || fail "could not size the tar of $*"
+  tar -C "$stage" -b 2048 -cf - "$@" | { head -c "$((size - 1024))"; cat >/dev/null; }
 }
 
 # The Odoo filestore of the database, seen from this host (the volume is compose's, local driver).
@@ -114,11 +121,13 @@ filestore_dir() {
 }
 
 # The filestore as $stage/filestore.tar, a plain tar of the files listed now (files that Odoo
-# adds meanwhile belong to the next backup), its sha256 taken as it is written. Not compressed:
+# adds meanwhile belong to the next backup), in 1 MiB records. Not compressed:
 # Odoo's attachments are mostly JPEG, PNG and PDF, which zstd shrinks by ~10 % (995 against
 # 1 099 MB in the benchmark) for CPU that pg_dump, running at the same time, needs.
 # With --stream it is sent while it is made: GNU tar writing to /dev/null reads no file, which
-# gives the tar's size for the member's header first.
+# gives the tar's size for the member's header first. Its sha256 is taken afterwards from the
+# page cache, while the dump is sent ($sum_job): hashing it through a FIFO as it passed cost
+# 1.5-2 CPU s more, which SSH and pg_dump need meanwhile (docs/benchmarks.md).
 archive_filestore() {
   local src list size=""
   src=$(filestore_dir)
@@ -128,25 +137,23 @@ archive_filestore() {
   else
     src=$work && : >"$list"
   fi
-  tar_filestore() { tar -C "$src" --null --no-recursion -T "$list" "$@"; }
+  tar_filestore() { tar -C "$src" -b 2048 --null --no-recursion -T "$list" "$@"; }
   if [ "$stream" = yes ]; then
     size=$(LC_ALL=C tar_filestore -cf /dev/null --totals 2>&1 |
       sed -n 's/^Total bytes written: \([0-9]*\).*/\1/p')
     [ -n "$size" ] || fail "could not size the filestore's tar"
     tar_header ./filestore.tar "$size" >"$work/header"
   fi
-  sha256_fifo "$work/to-sum" filestore.tar "$work/sums"
-  sum_job=$!
   if [ "$stream" = yes ]; then
     cat "$work/header"
-    tar_filestore -cf - | tee "$stage/filestore.tar" "$work/to-sum"
+    tar_filestore -cf - | bulk_tee "$stage/filestore.tar"
   else
-    tar_filestore -cf - | tee "$stage/filestore.tar" "$work/to-sum" >/dev/null
+    tar_filestore -cf "$stage/filestore.tar"
   fi || fail "the filestore could not be archived (above); if a file changed or went away meanwhile (Odoo writing or cleaning up attachments), run the backup again"
-  wait "$sum_job" || fail "could not take the filestore's sha256"
-  sum_job=""
   [ -z "$size" ] || [ "$(stat -c %s "$stage/filestore.tar")" = "$size" ] ||
     fail "the filestore changed while it was archived (a file changed size): run the backup again"
+  (cd "$stage" && printf 'filestore.tar\0' | sha256_files >"$work/sums") &
+  sum_job=$!
 }
 
 # The 512-byte tar header of a member NAME of SIZE bytes, made by tar from a sparse stand-in
@@ -202,12 +209,15 @@ create() {
     emit ./dump.sql ./filestore
   else
     # Streamed, the filestore goes out while pg_dump runs, then the dump, manifest.json last.
-    # The filestore's sha256 is taken as it is written, the dump's once pg_dump is done.
+    # The parts' sha256 are taken once they are complete (the filestore's while the dump is
+    # sent).
     archive_filestore
     wait "$dump_job" || fail "pg_dump of $DFR_DB_NAME failed"
     dump_job=""
     chown -R 0:0 "$stage"
     emit ./database
+    wait "$sum_job" || fail "could not take the filestore's sha256"
+    sum_job=""
   fi
 
   write_manifest "$stage" "$([ "$format" = odoo-zip ] && echo odoo-zip || echo dfr-backup/1)" "$created" "$work/sums"

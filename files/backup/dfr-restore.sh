@@ -94,9 +94,10 @@ trap cleanup EXIT
 sed -n 's/^ *"\([^"]*\)": {"size": [0-9]*, "sha256": "\([0-9a-f]*\)"}.*/\2 \1/p' \
   "$source/manifest.json" | LC_ALL=C sort -k2 >"$work/expected"
 [ -s "$work/expected" ] || fail "$source_name lists no files in its manifest"
-# A filestore.tar is hashed as it is unpacked (read once); every other part by check_parts.
+# A filestore.tar arriving on stdin is hashed as it is unpacked; every other part, and a
+# filestore.tar in SOURCE, by check_parts, which reads it alongside tar from the page cache.
 hashed_on_unpack=
-if [ "$filestore_on_stdin" = yes ] || [ -f "$source/filestore.tar" ]; then
+if [ "$filestore_on_stdin" = yes ]; then
   hashed_on_unpack=filestore.tar
 fi
 check_parts() {
@@ -120,10 +121,11 @@ unpack_filestore() {
   local dest="$filestores/$new_db" odoo_ids
   rm -rf "$dest" && mkdir -p "$dest"
   if [ -n "$hashed_on_unpack" ]; then
-    [ "$filestore_on_stdin" = yes ] || exec 3<"$source/filestore.tar"
     sha256_fifo "$work/filestore.tee" filestore.tar "$work/found.filestore"
-    tee -p "$work/filestore.tee" <&3 | tar -x --no-same-owner -C "$dest"
+    bulk_tee "$work/filestore.tee" <&3 | tar -x --no-same-owner -C "$dest"
     wait $!
+  elif [ -f "$source/filestore.tar" ]; then
+    tar -x --no-same-owner -C "$dest" -f "$source/filestore.tar"
   elif [ -f "$source/filestore.tar.zst" ]; then  # dfr-deploy 0.1.0 backups; no zstd on the host
     docker run --rm -i --name "$filestore_container" --user 0 --network none \
       -v "$DFR_BACKUP_DIR:/backups:ro" --entrypoint zstd "$pg_image" \
