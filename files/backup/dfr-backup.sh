@@ -44,15 +44,23 @@ part_sums() {
 
 json_string() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
 
+# What the manifest says of the database, into $work: asked while pg_dump starts, not after it,
+# where each `docker exec` would add to the backup's time.
+read_database_facts() {
+  sql -c 'SHOW server_version' >"$work/pg_version"
+  sql -c "SELECT latest_version FROM ir_module_module WHERE name = 'base'" >"$work/odoo_version"
+  sql -F ' ' -c "SELECT name, coalesce(latest_version, '') FROM ir_module_module
+                 WHERE state = 'installed' ORDER BY name" >"$work/modules"
+  sql -c "SELECT pg_database_size(current_database())" >"$work/database_bytes"
+}
+
 write_manifest() {
   local stage=$1 format=$2 created=$3 known_sums=$4
   local pg_version odoo_version major modules files
-  pg_version=$(sql -c 'SHOW server_version')
-  odoo_version=$(sql -c "SELECT latest_version FROM ir_module_module WHERE name = 'base'")
+  pg_version=$(cat "$work/pg_version")
+  odoo_version=$(cat "$work/odoo_version")
   major=$(printf '%s' "$odoo_version" | cut -d. -f1-2)
-  modules=$(sql -F ' ' -c "SELECT name, coalesce(latest_version, '') FROM ir_module_module
-                            WHERE state = 'installed' ORDER BY name" |
-    awk 'NF { printf "%s\"%s\": \"%s\"", sep, $1, $2; sep = ", " }')
+  modules=$(awk 'NF { printf "%s\"%s\": \"%s\"", sep, $1, $2; sep = ", " }' "$work/modules")
   files=$(part_sums "$stage" "$known_sums" | awk '{
       size = $1; sha = $2; name = substr($0, length($1) + length($2) + 3)
       gsub(/\\/, "\\\\\\\\", name); gsub(/"/, "\\\"", name)
@@ -65,7 +73,7 @@ write_manifest() {
   "created_at": $(json_string "$created"),
   "environment": $(json_string "$DFR_ENV"),
   "db_name": $(json_string "$DFR_DB_NAME"),
-  "database_bytes": $(sql -c "SELECT pg_database_size(current_database())"),
+  "database_bytes": $(cat "$work/database_bytes"),
   "odoo_dump": "1",
   "version": $(json_string "$odoo_version"),
   "major_version": $(json_string "$major"),
@@ -79,12 +87,13 @@ JSON
 }
 
 # Globals: the EXIT trap that removes an unfinished backup runs outside create().
-stage="" work="" dump_job="" sum_job=""
+stage="" work="" dump_job="" facts_job="" sum_jobs=()
 discard_unfinished() {
+  local job
   # pg_dump stops by itself once its output directory is gone.
   [ -z "$dump_job" ] || kill "$dump_job" 2>/dev/null || true
-  # The filestore's sha256 ends by itself (it reads a file).
-  [ -z "$sum_job" ] || wait "$sum_job" 2>/dev/null || true
+  # The rest end by themselves.
+  for job in $facts_job "${sum_jobs[@]}"; do wait "$job" 2>/dev/null || true; done
   [ -z "$stage" ] || rm -rf "$stage"
   [ -z "$work" ] || rm -rf "$work"
 }
@@ -126,8 +135,8 @@ filestore_dir() {
 # 1 099 MB in the benchmark) for CPU that pg_dump, running at the same time, needs.
 # With --stream it is sent while it is made: GNU tar writing to /dev/null reads no file, which
 # gives the tar's size for the member's header first. Its sha256 is taken afterwards from the
-# page cache, while the dump is sent ($sum_job): hashing it through a FIFO as it passed cost
-# 1.5-2 CPU s more, which SSH and pg_dump need meanwhile (docs/benchmarks.md).
+# page cache, while the dump is sent: hashing it through a FIFO as it passed cost 1.5-2 CPU s
+# more, which SSH and pg_dump need meanwhile (docs/benchmarks.md).
 archive_filestore() {
   local src list size=""
   src=$(filestore_dir)
@@ -152,8 +161,24 @@ archive_filestore() {
   fi || fail "the filestore could not be archived (above); if a file changed or went away meanwhile (Odoo writing or cleaning up attachments), run the backup again"
   [ -z "$size" ] || [ "$(stat -c %s "$stage/filestore.tar")" = "$size" ] ||
     fail "the filestore changed while it was archived (a file changed size): run the backup again"
-  (cd "$stage" && printf 'filestore.tar\0' | sha256_files >"$work/sums") &
-  sum_job=$!
+  hash_parts filestore.tar
+}
+
+# The sha256 of the parts "$@" of $stage ("SHA256 NAME" lines), taken in the background into
+# $work/sums.$1; collect_sums waits for them.
+hash_parts() {
+  (cd "$stage" && find "$@" -type f -print0 | sha256_files >"$work/sums.$1") &
+  sum_jobs+=("$!")
+}
+
+# Waits for the hash_parts and read_database_facts jobs; the sums into $work/sums.
+collect_sums() {
+  local job
+  for job in "${sum_jobs[@]}"; do wait "$job" || fail "could not take the sha256 of the parts"; done
+  sum_jobs=()
+  wait "$facts_job" || fail "could not read the database's versions and modules (above)"
+  facts_job=""
+  find "$work" -maxdepth 1 -name 'sums.*' -exec cat {} + >"$work/sums"
 }
 
 # The 512-byte tar header of a member NAME of SIZE bytes, made by tar from a sparse stand-in
@@ -192,7 +217,8 @@ create() {
   rm -rf "$stage"
   trap discard_unfinished EXIT
   work=$(mktemp -d)
-  : >"$work/sums"
+  read_database_facts &
+  facts_job=$!
   pg_uid=$(docker exec "$pg" id -u postgres)
   install -d -m 0700 -o "$pg_uid" "$stage"
 
@@ -209,16 +235,15 @@ create() {
     emit ./dump.sql ./filestore
   else
     # Streamed, the filestore goes out while pg_dump runs, then the dump, manifest.json last.
-    # The parts' sha256 are taken once they are complete (the filestore's while the dump is
-    # sent).
+    # The parts' sha256 are taken once they are complete, while the dump is sent.
     archive_filestore
     wait "$dump_job" || fail "pg_dump of $DFR_DB_NAME failed"
     dump_job=""
     chown -R 0:0 "$stage"
+    hash_parts database
     emit ./database
-    wait "$sum_job" || fail "could not take the filestore's sha256"
-    sum_job=""
   fi
+  collect_sums
 
   write_manifest "$stage" "$([ "$format" = odoo-zip ] && echo odoo-zip || echo dfr-backup/1)" "$created" "$work/sums"
   [ "$stream" = no ] || tar -C "$stage" -b 1 -cf - ./manifest.json
