@@ -109,17 +109,22 @@ dump_database() {
     -f "/backups/$name.partial/database"
 }
 
+# The bytes the tar command "$@" (all but its -f) would write: GNU tar writing to /dev/null
+# reads no file, and says.
+tar_bytes() {
+  LC_ALL=C "$@" -cf /dev/null --totals 2>&1 | sed -n 's/^Total bytes written: \([0-9]*\).*/\1/p'
+}
+
 # With --stream, the parts of $stage named in "$@" as tar on stdout, without the end-of-archive
 # marker, so more can follow. Member names start with ./ as in `dfr-backup stream`
-# (tar -C NAME -cf - .). Made in 1 MiB records, cut where the marker starts: the size comes
-# from a dry run in 512-byte records, whose only trailer is the 1 024-byte marker (GNU tar
-# writing to /dev/null reads no file). 512-byte records cost a system call each: the 335 MB
-# dump took 1.2-1.5 s and 2 CPU s to emit that way, 0.4 s now. tar's tail is read and dropped.
+# (tar -C NAME -cf - .). Made in 1 MiB records, cut where the marker starts: the size is that
+# of a tar in 512-byte records, whose only trailer is the 1 024-byte marker. 512-byte records
+# cost a system call each: the 335 MB dump took 1.2-1.5 s and 2 CPU s to emit that way, 0.4 s
+# now. tar's tail is read and dropped.
 emit() {
   [ "$stream" = yes ] || return 0
   local size
-  size=$(LC_ALL=C tar -C "$stage" -b 1 -cf /dev/null --totals "$@" 2>&1 |
-    sed -n 's/^Total bytes written: \([0-9]*\).*/\1/p')
+  size=$(tar_bytes tar -C "$stage" -b 1 "$@")
   [ -n "$size" ] || fail "could not size the tar of $*"
   tar -C "$stage" -b 2048 -cf - "$@" | { head -c "$((size - 1024))"; cat >/dev/null; }
 }
@@ -133,10 +138,10 @@ filestore_dir() {
 # adds meanwhile belong to the next backup), in 1 MiB records. Not compressed:
 # Odoo's attachments are mostly JPEG, PNG and PDF, which zstd shrinks by ~10 % (995 against
 # 1 099 MB in the benchmark) for CPU that pg_dump, running at the same time, needs.
-# With --stream it is sent while it is made: GNU tar writing to /dev/null reads no file, which
-# gives the tar's size for the member's header first. Its sha256 is taken afterwards from the
-# page cache, while the dump is sent: hashing it through a FIFO as it passed cost 1.5-2 CPU s
-# more, which SSH and pg_dump need meanwhile (docs/benchmarks.md).
+# With --stream it is sent while it is made, its size (tar_bytes) in the member's header
+# first. Its sha256 is taken afterwards from the page cache, while the dump is sent: hashing it
+# through a FIFO as it passed cost 1.5-2 CPU s more, which SSH and pg_dump need meanwhile
+# (docs/benchmarks.md).
 archive_filestore() {
   local src list size=""
   src=$(filestore_dir)
@@ -148,8 +153,7 @@ archive_filestore() {
   fi
   tar_filestore() { tar -C "$src" -b 2048 --null --no-recursion -T "$list" "$@"; }
   if [ "$stream" = yes ]; then
-    size=$(LC_ALL=C tar_filestore -cf /dev/null --totals 2>&1 |
-      sed -n 's/^Total bytes written: \([0-9]*\).*/\1/p')
+    size=$(tar_bytes tar_filestore)
     [ -n "$size" ] || fail "could not size the filestore's tar"
     tar_header ./filestore.tar "$size" >"$work/header"
   fi

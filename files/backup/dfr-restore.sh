@@ -120,7 +120,7 @@ check_job=$!
 unpack_filestore() {
   local dest="$filestores/$new_db" odoo_ids
   rm -rf "$dest" && mkdir -p "$dest"
-  if [ -n "$hashed_on_unpack" ]; then
+  if [ "$filestore_on_stdin" = yes ]; then
     sha256_fifo "$work/filestore.tee" filestore.tar "$work/found.filestore"
     bulk_tee "$work/filestore.tee" <&3 | tar -x --no-same-owner -C "$dest"
     wait $!
