@@ -161,12 +161,14 @@ def download(
     return result
 
 
-def unpack_into(remote_path: str) -> str:
-    """The host command that unpacks the tar on its stdin into the directory ``remote_path``,
-    via ``remote_path.partial``, renamed once complete."""
+def unpack_into(remote_path: str, size: int) -> str:
+    """The host command that unpacks the tar of ``size`` bytes at the head of its stdin into
+    the directory ``remote_path``, via ``remote_path.partial``, renamed once complete. dd reads
+    exactly those bytes: what follows on stdin is left to the next command."""
     partial, final = shlex.quote(remote_path + ".partial"), shlex.quote(remote_path)
     return (
         f"umask 077 && rm -rf {partial} {final} && mkdir {partial} && "
+        f"dd bs=1M iflag=count_bytes,fullblock count={size} status=none | "
         f"tar -x --no-same-owner -C {partial} && mv {partial} {final}"
     )
 
