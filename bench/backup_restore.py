@@ -493,6 +493,7 @@ RESTORE_PHASES = (  # dfr-restore's log lines: (start, end, key)
     # createdb + pg_restore -j 3, the filestore unpacked and every part's sha256, at once
     ("restoring into the new database", "every part matches", "r.db.s"),
     ("checking the new database", "tables, ", "r.check.s"),  # tables, modules, attachments
+    ("analyzing the new database", "swapping", "r.analyze.s"),  # vacuumdb --analyze-only
     ("swapping", "Odoo is healthy", "r.swap.s"),  # stop Odoo, rename, start it until healthy
 )
 
@@ -586,8 +587,8 @@ def report(
         ),
         (
             f"↳ its database part: `pg_dump -Fd -j 2 --compress={DUMP_COMPRESSION}` / restore "
-            "phases: pg_restore ∥ filestore ∥ sha256 + checks + swap (Odoo stopped, started, "
-            "healthy)",
+            "phases: pg_restore ∥ filestore ∥ sha256 + checks + ANALYZE + swap (Odoo stopped, "
+            "started, healthy)",
             sec("ours.db.s"),
             rate(db, "ours.db.s"),
             size("ours.db.bytes"),

@@ -184,6 +184,13 @@ missing=$(new_sql -c "SELECT DISTINCT store_fname FROM ir_attachment WHERE store
 [ "$missing" = 0 ] || fail "$missing attachment files are missing from the restored filestore"
 log "tables, $modules modules and every attachment's file are present"
 
+# pg_restore and psql bring no planner statistics ("run ANALYZE after a restore", PostgreSQL's
+# pg_restore docs): without them Odoo's queries on the swapped-in database are planned blind
+# until autovacuum gets to each table. As the superuser, so the catalogs are analyzed too.
+log "analyzing the new database (planner statistics)"
+docker exec -u postgres "$pg" vacuumdb -d "$new_db" --analyze-only --quiet \
+  --jobs="$DFR_RESTORE_JOBS" || fail "analyzing the new database failed (see above)"
+
 if [ "$neutralize" = yes ]; then
   log "neutralizing $new_db (outgoing mail, crons, payment providers …) with odoo neutralize"
   compose run --rm --no-deps -T odoo odoo neutralize -d "$new_db"
