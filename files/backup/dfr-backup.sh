@@ -57,6 +57,8 @@ read_database_facts() {
 write_manifest() {
   local stage=$1 format=$2 created=$3 known_sums=$4
   local pg_version odoo_version major modules files
+  wait "$facts_job" || fail "could not read the database's versions and modules (above)"
+  facts_job=""
   pg_version=$(cat "$work/pg_version")
   odoo_version=$(cat "$work/odoo_version")
   major=$(printf '%s' "$odoo_version" | cut -d. -f1-2)
@@ -175,13 +177,11 @@ hash_parts() {
   sum_jobs+=("$!")
 }
 
-# Waits for the hash_parts and read_database_facts jobs; the sums into $work/sums.
+# Waits for the hash_parts jobs; their sums into $work/sums.
 collect_sums() {
   local job
   for job in "${sum_jobs[@]}"; do wait "$job" || fail "could not take the sha256 of the parts"; done
   sum_jobs=()
-  wait "$facts_job" || fail "could not read the database's versions and modules (above)"
-  facts_job=""
   find "$work" -maxdepth 1 -name 'sums.*' -exec cat {} + >"$work/sums"
 }
 
