@@ -68,7 +68,7 @@ new_db="${DFR_DB_NAME}_restore_${stamp}"
 old_db="${DFR_DB_NAME}_old_${stamp}"
 work=$(mktemp -d)
 filestore_container="$DFR_PROJECT-restore-filestore-$$"
-filestore_job="" check_job=""
+filestore_job="" check_job="" analyze_job=""
 swapped=no
 
 cleanup() {
@@ -79,6 +79,7 @@ cleanup() {
     wait "$filestore_job" 2>/dev/null || true
   fi
   [ -z "$check_job" ] || wait "$check_job" 2>/dev/null || true
+  [ -z "$analyze_job" ] || wait "$analyze_job" 2>/dev/null || true
   rm -rf "$work"
   case "$source_name" in incoming/*) rm -rf "$source" ;; esac  # an upload is only a copy
   if [ "$status" -ne 0 ] && [ "$swapped" = no ]; then
@@ -137,6 +138,9 @@ unpack_filestore() {
   # shellcheck disable=SC2016 # expanded in the container
   odoo_ids=$(odoo_sh 'echo "$(id -u odoo):$(id -g odoo)"')
   chown "$odoo_ids" "$filestores" && chown -R "$odoo_ids" "$dest"
+  # On disk before it goes live (the previous filestore is renamed away for it). Done here,
+  # while pg_restore runs; left to the swap, Docker's stop of Odoo would wait for it instead.
+  sync -f "$dest"
 }
 unpack_filestore &
 filestore_job=$!
@@ -169,7 +173,14 @@ restore_database || { parts_match; fail "restoring the database failed (see abov
 parts_match
 log "every part matches its sha256; database and filestore restored"
 
-log "checking the new database"
+# pg_restore and psql bring no planner statistics ("run ANALYZE after a restore", PostgreSQL's
+# pg_restore docs): without them Odoo's queries on the swapped-in database are planned blind
+# until autovacuum gets to each table. As the superuser, so the catalogs are analyzed too;
+# alongside the checks, which only read.
+log "checking the new database; analyzing it meanwhile (planner statistics)"
+docker exec -u postgres "$pg" vacuumdb -d "$new_db" --analyze-only --quiet \
+  --jobs="$DFR_RESTORE_JOBS" 2>"$work/analyze.err" &
+analyze_job=$!
 new_sql() { docker exec -i -u postgres "$pg" psql -X -v ON_ERROR_STOP=1 -d "$new_db" -tAq "$@"; }
 tables=$(new_sql -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN
                      ('ir_module_module', 'ir_attachment', 'ir_config_parameter', 'res_users')")
@@ -182,14 +193,9 @@ missing=$(new_sql -c "SELECT DISTINCT store_fname FROM ir_attachment WHERE store
   (cd "$filestores/$new_db" && while read -r f; do [ -f "$f" ] || echo "$f"; done) |
   wc -l)
 [ "$missing" = 0 ] || fail "$missing attachment files are missing from the restored filestore"
-log "tables, $modules modules and every attachment's file are present"
-
-# pg_restore and psql bring no planner statistics ("run ANALYZE after a restore", PostgreSQL's
-# pg_restore docs): without them Odoo's queries on the swapped-in database are planned blind
-# until autovacuum gets to each table. As the superuser, so the catalogs are analyzed too.
-log "analyzing the new database (planner statistics)"
-docker exec -u postgres "$pg" vacuumdb -d "$new_db" --analyze-only --quiet \
-  --jobs="$DFR_RESTORE_JOBS" || fail "analyzing the new database failed (see above)"
+wait "$analyze_job" || { cat "$work/analyze.err" >&2; fail "analyzing the new database failed (above)"; }
+analyze_job=""
+log "tables, $modules modules and every attachment's file are present; the database is analyzed"
 
 if [ "$neutralize" = yes ]; then
   log "neutralizing $new_db (outgoing mail, crons, payment providers …) with odoo neutralize"
@@ -245,8 +251,8 @@ rollback() {
   compose up -d --wait odoo || true
   fail "restore rolled back; the restored copy stays as database $new_db for inspection"
 }
-(cd "$filestores" && { [ ! -d "$DFR_DB_NAME" ] || mv "$DFR_DB_NAME" "$old_db"; } && mv "$new_db" "$DFR_DB_NAME") ||
-  rollback "moving the restored filestore into place failed"
+(cd "$filestores" && { [ ! -d "$DFR_DB_NAME" ] || mv "$DFR_DB_NAME" "$old_db"; } &&
+  mv "$new_db" "$DFR_DB_NAME" && sync -f .) || rollback "moving the restored filestore into place failed"
 { start_odoo && odoo_healthy; } || rollback "Odoo did not come up healthy on the restored data"
 log "Odoo is healthy on the restored database"
 

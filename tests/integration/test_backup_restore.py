@@ -85,6 +85,17 @@ def test_backup_shows_progress_and_keeps_a_copy_on_the_host(backup_run, backup_f
     assert host_copy.endswith("manifest.json")
 
 
+def test_nothing_of_a_backup_runs_on_after_it(prod):
+    """dfr-backup flushes the backup to disk from a background loop while it writes it. Run
+    here outside an SSH session, whose end would hang up on anything left behind."""
+    host = prod[0]
+    name = host.exec("/opt/dfr/prod/bin/dfr-backup create 2>/dev/null").split()[0]
+    try:
+        assert host.exec("pgrep -fa '[d]fr-backup' || true") == ""
+    finally:
+        host.exec(f"/opt/dfr/prod/bin/dfr-backup remove {name}")
+
+
 def test_a_backup_the_host_keeps_is_fetched_checked_as_it_arrives(prod, backup_file, tmp_path):
     """fetch= copies a backup the host keeps (the nightly one, say) here, under its own name."""
     host, inventory = prod
