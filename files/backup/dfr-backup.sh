@@ -200,8 +200,9 @@ tar_header() {
 # once more before it is renamed complete: a crash must not leave a complete-looking backup
 # whose files were only in memory. The kernel starts writing back only at ~10 % of memory
 # dirty, so left to the end the flush of a 1.4 GB backup held it 1-1.5 s longer; flushed as it
-# goes, the benchmark's backup took no longer than without (docs/benchmarks.md).
-flush_while_writing() { while sleep 1; do sync -f "$stage"; done; }
+# goes, the benchmark's backup took no longer than without (docs/benchmarks.md). It ends by
+# itself once dfr-backup is gone, even killed past its EXIT trap, or the stage is.
+flush_while_writing() { while sleep 1 && kill -0 $$ 2>/dev/null; do sync -f "$stage" || return 0; done; }
 
 create() {
   local format=dfr name="" stream=no

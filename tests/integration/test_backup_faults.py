@@ -75,6 +75,18 @@ def _live_state(host: TargetHost) -> dict:
     }
 
 
+def _restore_ends(host: TargetHost, within: int, operator_saw: str) -> None:
+    """Waits for the host's dfr-restore to end; if it does not, fails showing what still runs
+    and what the operator's run printed before it lost the host."""
+    still_running = host.exec(
+        f"for i in $(seq 1 {within * 10}); do pgrep -f '[d]fr-restore' >/dev/null || exit 0; "
+        "sleep 0.1; done; ps -eo pid,ppid,etimes,stat,wchan:30,args"
+    )
+    assert still_running == "", (
+        f"a dfr-restore still runs after {within} s:\n{still_running}\n{operator_saw[-3000:]}"
+    )
+
+
 def _refused(run, message: str) -> None:
     assert run.returncode != 0
     error = run.last_error_line()
@@ -319,8 +331,7 @@ def test_ssh_cut_while_the_uploaded_filestore_arrives_during_the_restore(
         CUT_SSH.format(pattern=shlex.quote(f"[{filestore_tar[0]}]{filestore_tar[1:]}")),
     )
     assert run.returncode != 0
-    host.exec("for i in $(seq 1 600); do pgrep -f '[d]fr-restore' >/dev/null || exit 0; "
-              "sleep 0.1; done; exit 1")  # fmt: skip
+    _restore_ends(host, within=60, operator_saw=run.stderr)
     assert host.exec("ls -A /var/backups/dfr/prod/incoming") == ""
 
 
@@ -348,8 +359,7 @@ def test_ssh_cut_once_the_upload_is_done_lets_the_host_finish_the_restore(prod, 
         "pkill -f '[s]shd: dfr'",
     )
     assert run.returncode != 0  # the operator's run lost its host
-    host.exec("for i in $(seq 1 1200); do pgrep -f '[d]fr-restore' >/dev/null || exit 0; "
-              "sleep 0.1; done; exit 1")  # fmt: skip
+    _restore_ends(host, within=120, operator_saw=run.stderr)
     # Docker's own healthcheck runs every 10 s: until its first run it says "starting".
     host.exec(f"for i in $(seq 1 60); do {ODOO_STATUS} | grep -q '(healthy)' && exit 0; "
               "sleep 1; done; exit 1")  # fmt: skip
