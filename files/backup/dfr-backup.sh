@@ -262,7 +262,8 @@ create() {
 
   write_manifest "$stage" "$([ "$format" = odoo-zip ] && echo odoo-zip || echo dfr-backup/1)" "$created" "$work/sums"
   [ "$stream" = no ] || tar -C "$stage" -b 1 -cf - ./manifest.json
-  kill "$flusher" && flusher=""
+  kill "$flusher" 2>/dev/null || true  # it may have ended: a failing flush is caught below
+  flusher=""
   sync -f "$stage" || fail "the backup could not be flushed to disk"
   mv "$stage" "$DFR_BACKUP_DIR/$name"
   trap - EXIT
