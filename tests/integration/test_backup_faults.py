@@ -282,6 +282,26 @@ def test_postgres_killed_during_backup(prod, tmp_path):
     assert _live_state(host) == before
 
 
+def test_backup_killed_outright_leaves_nothing_running_and_nothing_complete(prod, state):
+    """dfr-backup killed past its EXIT trap (kill -9, the OOM killer) cannot clean up: what it
+    started still ends by itself (the flush loop too), only its NAME.partial is left, and the
+    runbook's command removes that."""
+    host = prod[0]
+    docker("exec", "-d", host.container, "/opt/dfr/prod/bin/dfr-backup", "create")
+    host.exec("for i in $(seq 1 600); do pgrep -f '[p]g_dump -d dfr' >/dev/null && exit 0; "
+              "sleep 0.02; done; exit 1")  # fmt: skip
+    host.exec("pkill -KILL -o -f '[d]fr-backup create'")
+    still_running = host.exec(
+        "for i in $(seq 1 600); do pgrep -f '[d]fr-backup' >/dev/null || exit 0; sleep 0.1; "
+        "done; ps -eo pid,ppid,etimes,stat,args"
+    )
+    assert still_running == "", f"60 s after dfr-backup was killed:\n{still_running}"
+    now = host.exec("ls /var/backups/dfr/prod | grep -v incoming").split()
+    (partial,) = set(now) - set(state["host backups"].split())
+    assert partial.endswith(".partial")
+    host.exec(f"/opt/dfr/prod/bin/dfr-backup remove {partial}")
+
+
 def test_ssh_cut_during_backup_stream(prod, tmp_path):
     host = prod[0]
     before = _live_state(host)
