@@ -71,19 +71,25 @@ def _live_state(host: TargetHost) -> dict:
             host, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database", db="postgres"
         ),
         "odoo healthy": "(healthy)" in host.exec(ODOO_STATUS),
-        "host backups": host.exec("ls /var/backups/dfr/prod | grep -v incoming || true"),
+        "host backups": _host_backups(host),
     }
 
 
-def _restore_ends(host: TargetHost, within: int, operator_saw: str) -> None:
-    """Waits for the host's dfr-restore to end; if it does not, fails showing what still runs
-    and what the operator's run printed before it lost the host."""
+def _host_backups(host: TargetHost) -> str:
+    """The names in the host's backup directory (complete or not), uploads aside."""
+    return host.exec("ls /var/backups/dfr/prod | grep -v incoming || true")
+
+
+def _ends(host: TargetHost, tool: str, within: int, context: str = "") -> None:
+    """Waits for every process of the host's ``tool`` (dfr-backup, dfr-restore) to end; if one
+    does not, fails showing what still runs and ``context`` (what the operator's run printed)."""
+    pattern = f"[{tool[0]}]{tool[1:]}"  # does not match this loop's own command line
     still_running = host.exec(
-        f"for i in $(seq 1 {within * 10}); do pgrep -f '[d]fr-restore' >/dev/null || exit 0; "
+        f"for i in $(seq 1 {within * 10}); do pgrep -f '{pattern}' >/dev/null || exit 0; "
         "sleep 0.1; done; ps -eo pid,ppid,etimes,stat,wchan:30,args"
     )
     assert still_running == "", (
-        f"a dfr-restore still runs after {within} s:\n{still_running}\n{operator_saw[-3000:]}"
+        f"{tool} still runs after {within} s:\n{still_running}\n{context[-3000:]}"
     )
 
 
@@ -258,7 +264,7 @@ def _while_running(
 
 def _no_complete_backup(directory: Path, host: TargetHost, before: str) -> None:
     assert list(directory.iterdir()) == []
-    assert host.exec("ls /var/backups/dfr/prod | grep -v incoming || true") == before
+    assert _host_backups(host) == before
 
 
 KILL_POSTGRES = "docker kill $(docker ps -q -f label=com.docker.compose.service=postgres)"
@@ -291,13 +297,8 @@ def test_backup_killed_outright_leaves_nothing_running_and_nothing_complete(prod
     host.exec("for i in $(seq 1 600); do pgrep -f '[p]g_dump -d dfr' >/dev/null && exit 0; "
               "sleep 0.02; done; exit 1")  # fmt: skip
     host.exec("pkill -KILL -o -f '[d]fr-backup create'")
-    still_running = host.exec(
-        "for i in $(seq 1 600); do pgrep -f '[d]fr-backup' >/dev/null || exit 0; sleep 0.1; "
-        "done; ps -eo pid,ppid,etimes,stat,args"
-    )
-    assert still_running == "", f"60 s after dfr-backup was killed:\n{still_running}"
-    now = host.exec("ls /var/backups/dfr/prod | grep -v incoming").split()
-    (partial,) = set(now) - set(state["host backups"].split())
+    _ends(host, "dfr-backup", within=60)
+    (partial,) = set(_host_backups(host).split()) - set(state["host backups"].split())
     assert partial.endswith(".partial")
     host.exec(f"/opt/dfr/prod/bin/dfr-backup remove {partial}")
 
@@ -351,7 +352,7 @@ def test_ssh_cut_while_the_uploaded_filestore_arrives_during_the_restore(
         CUT_SSH.format(pattern=shlex.quote(f"[{filestore_tar[0]}]{filestore_tar[1:]}")),
     )
     assert run.returncode != 0
-    _restore_ends(host, within=60, operator_saw=run.stderr)
+    _ends(host, "dfr-restore", within=60, context=run.stderr)
     assert host.exec("ls -A /var/backups/dfr/prod/incoming") == ""
 
 
@@ -379,7 +380,7 @@ def test_ssh_cut_once_the_upload_is_done_lets_the_host_finish_the_restore(prod, 
         "pkill -f '[s]shd: dfr'",
     )
     assert run.returncode != 0  # the operator's run lost its host
-    _restore_ends(host, within=120, operator_saw=run.stderr)
+    _ends(host, "dfr-restore", within=120, context=run.stderr)
     # Docker's own healthcheck runs every 10 s: until its first run it says "starting".
     host.exec(f"for i in $(seq 1 60); do {ODOO_STATUS} | grep -q '(healthy)' && exit 0; "
               "sleep 1; done; exit 1")  # fmt: skip
