@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import json
 import os
 import tarfile
@@ -10,8 +12,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import zstandard
 
-from tasks.archive import verify
+from tasks.archive import manifest_bytes, verify
 from tests.harness.hosts import HostPool, TargetHost
 from tests.harness.images import docker_ready_image
 from tests.harness.pyinfra_run import PyinfraRun, pyinfra
@@ -246,3 +249,63 @@ def test_a_zip_made_by_odoos_own_database_manager_restores(prod, staging, origin
     run = pyinfra(inventory, "tasks/restore.py", data={"backup_file": zipped})
     assert run.returncode == 0, run.stderr[-3000:]
     assert fingerprint(staging_host)["table farmer"] == original["table farmer"]
+
+
+def _in_the_0_1_0_layout(backup: Path, dest: Path) -> Path:
+    """``backup`` laid out as dfr-deploy 0.1.0 wrote backups: its filestore part made as 0.1.0
+    made it (``filestore.tar.zst``) and named so in the manifest."""
+    with tarfile.open(backup) as source, tarfile.open(dest, "w") as old:
+        for member in source.getmembers():
+            name = member.name.removeprefix("./")
+            if name == "manifest.json":
+                manifest = json.load(source.extractfile(member))
+            elif name == "filestore.tar":
+                packed = _as_0_1_0_archived(source.extractfile(member).read())
+                _add(old, "./filestore.tar.zst", packed)
+            else:
+                old.addfile(member, source.extractfile(member) if member.isfile() else None)
+        del manifest["files"]["filestore.tar"]
+        manifest["files"]["filestore.tar.zst"] = {
+            "size": len(packed),
+            "sha256": hashlib.sha256(packed).hexdigest(),
+        }
+        manifest["dfr_deploy_version"] = "0.1.0"
+        _add(old, "./manifest.json", manifest_bytes(manifest))
+    return dest
+
+
+def _as_0_1_0_archived(filestore_tar: bytes) -> bytes:
+    """The same files as 0.1.0 archived them: ``tar -cf - . | zstd -3``, so in GNU tar's
+    default 10 KiB records (today's tar is in 1 MiB ones)."""
+    rewritten = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(filestore_tar)) as current,
+        tarfile.open(fileobj=rewritten, mode="w", format=tarfile.GNU_FORMAT) as old,
+    ):
+        for member in current.getmembers():
+            old.addfile(member, current.extractfile(member) if member.isfile() else None)
+    return zstandard.ZstdCompressor(level=3).compress(rewritten.getvalue())
+
+
+def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    archive.addfile(info, io.BytesIO(data))
+
+
+def test_a_backup_made_by_dfr_deploy_0_1_0_restores(staging, original, backup_file, tmp_path):
+    """Backups kept from 0.1.0 hold the filestore as ``filestore.tar.zst``: they still restore,
+    every file byte for byte (the host decompresses it with its postgres image's zstd)."""
+    old = _in_the_0_1_0_layout(backup_file, tmp_path / "made-by-0.1.0.dfrbak")
+    with tarfile.open(old) as archive:
+        parts = {name.removeprefix("./") for name in archive.getnames()}
+    assert "filestore.tar.zst" in parts and "filestore.tar" not in parts
+    host, inventory = staging
+    psql(host, "CREATE TABLE made_on_staging_before_the_restore (id int)")
+    run = pyinfra(inventory, "tasks/restore.py", data={"backup_file": old, "drop_old": True})
+    assert run.returncode == 0, run.stderr[-3000:]
+    restored = fingerprint(host)
+    assert "table made_on_staging_before_the_restore" not in restored
+    # Everything but Odoo's own ir_* tables, which the staging restore neutralizes.
+    as_backed_up = {k: v for k, v in original.items() if not k.startswith("table ir_")}
+    assert {k: restored.get(k) for k in as_backed_up} == as_backed_up
