@@ -276,7 +276,7 @@ def _cut_ssh(command: str) -> str:
     network is. Anchored, the pattern freezes that process alone, never the sudo and shell whose
     command lines hold it too: sudo stops itself when its child stops and thaws the child only
     when it is thawed itself, so freezing and thawing both races and can leave sudo stopped for
-    good (34 times in 100 in a loop on a target host)."""
+    good (4 times in 60 in a loop of the upload's shape on a target host)."""
     pattern = shlex.quote(f"^{command}")
     return (
         f"for i in $(seq 1 3000); do pgrep -f {pattern} >/dev/null && break; sleep 0.01; done; "
@@ -343,7 +343,8 @@ def test_ssh_cut_during_restore_upload(prod, state, good_backup, tmp_path):
         _cut_ssh("tar -x --no-same-owner -C /var/backups"),
     )
     assert run.returncode != 0
-    _ends(prod[0], "dfr-restore", within=60, context=run.stderr)  # nor the upload's command
+    # Nothing of the upload (its sudo, shell, dd and tar) runs on without its operator.
+    _ends(prod[0], "dfr-restore", within=60, context=run.stderr)
     complete = prod[0].exec("ls /var/backups/dfr/prod/incoming | grep -v partial || true")
     assert complete == ""
 

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import runpy
 import tarfile
 import zipfile
 from pathlib import Path
@@ -16,8 +17,9 @@ import zstandard
 
 from tasks.archive import manifest_bytes, verify
 from tests.harness.hosts import HostPool, TargetHost
-from tests.harness.images import docker_ready_image
+from tests.harness.images import docker_ready_image, target_image
 from tests.harness.pyinfra_run import PyinfraRun, pyinfra
+from tests.harness.tcp_proxy import switching_proxy
 from tests.integration.backups import backups_in, damage, fingerprint, seed
 from tests.integration.stack import curl, psql, stack_inventory
 
@@ -159,6 +161,41 @@ def test_transfers_go_through_paramiko_where_openssh_cannot_log_in(prod, tmp_pat
     (fetched,) = backups_in(tmp_path / "fetched")
     kept = f"/var/backups/dfr/prod/{fetched.name}/manifest.json"
     assert verify(fetched)["files"] == json.loads(host.exec(f"cat {kept}"))["files"]
+
+
+def test_a_host_answering_with_another_key_gets_no_transfer(
+    prod, backup_file, start_hosts, tmp_path
+):
+    """A man in the middle lets pyinfra's own connection reach the host and answers the next
+    ones with a host key of his own: OpenSSH, pinned to the key paramiko verified, refuses him,
+    and the fetch goes through pyinfra's connection instead, checked as ever."""
+    host, inventory = prod
+    (impostor,) = start_hosts(target_image(), prefix="impostor")
+    # Every target starts from the same image, host keys included: the impostor makes its own.
+    impostor.exec("rm -f /etc/ssh/ssh_host_* && ssh-keygen -A && systemctl restart ssh")
+    ((name, data),) = runpy.run_path(str(inventory))["targets"]
+    through_proxy = tmp_path / "inventory" / inventory.name  # prod.py: the prod group's data
+    through_proxy.parent.mkdir()
+    with switching_proxy(host.address, impostor.address) as proxy:
+        known_hosts = tmp_path / "known_hosts"  # the operator's: the real host's keys only
+        known_hosts.write_text("".join(
+            f"[127.0.0.1]:{proxy.port} {' '.join(key.split()[:2])}\n"
+            for key in host.exec("cat /etc/ssh/ssh_host_*_key.pub").splitlines()
+        ))  # fmt: skip
+        data.update(ssh_hostname="127.0.0.1", ssh_port=proxy.port,
+                    ssh_known_hosts_file=str(known_hosts))  # fmt: skip
+        through_proxy.write_text(f"targets = {[(name, data)]!r}\n")
+        run = pyinfra(through_proxy, "tasks/backup.py",
+                      data={"backup_dir": tmp_path / "fetched", "fetch": "latest"})  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert proxy.later_connections >= 1  # OpenSSH's connections did reach the impostor
+    assert f"{name}: transfers go through paramiko (ssh: Host key verification failed.)" in (
+        run.stderr
+    )
+    impostor_saw = impostor.exec("journalctl -u ssh --no-pager")
+    assert "[preauth]" in impostor_saw and "Accepted" not in impostor_saw, impostor_saw
+    (fetched,) = backups_in(tmp_path / "fetched")
+    assert verify(fetched)["db_name"] == "dfr"
 
 
 def test_round_trip_restores_every_table_and_file_byte_for_byte(prod, original, backup_file):
