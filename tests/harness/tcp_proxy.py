@@ -4,6 +4,7 @@ connection to one host and every later one to another."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import socket
 import threading
 from collections.abc import Iterator
@@ -24,16 +25,14 @@ class SwitchingProxy:
         self._listener.close()
 
     def _serve(self) -> None:
-        target = self.first
         with contextlib.suppress(OSError):  # the listener was closed
-            while True:
+            for accepted in itertools.count():
                 client, _ = self._listener.accept()
+                target = self.first if accepted == 0 else self.later
                 upstream = socket.create_connection((target, self.upstream_port))
                 for source, dest in ((client, upstream), (upstream, client)):
                     threading.Thread(target=_pump, args=(source, dest), daemon=True).start()
-                if target == self.later:
-                    self.later_connections += 1
-                target = self.later
+                self.later_connections = accepted
 
 
 def _pump(source: socket.socket, dest: socket.socket) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import subprocess
+import tarfile
 from pathlib import Path
 from urllib.parse import quote
 
@@ -94,6 +96,13 @@ def damage(host: TargetHost) -> None:
                "UPDATE farmer SET name = 'overwritten' WHERE id = 1;", user="dfr")  # fmt: skip
     odoo(host, "sh", "-c", "cd /var/lib/odoo/filestore/dfr && rm -rf nested && "
                            "rm -f \"$(find . -type f -size +100k | head -n1)\"")  # fmt: skip
+
+
+def add_file(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    """Writes ``data`` into ``archive`` as the regular file ``name``."""
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    archive.addfile(info, io.BytesIO(data))
 
 
 def backups_in(directory: Path) -> list[Path]:

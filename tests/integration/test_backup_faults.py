@@ -20,7 +20,7 @@ from tests.harness.docker_cli import docker
 from tests.harness.hosts import HostPool, TargetHost
 from tests.harness.images import docker_ready_image
 from tests.harness.pyinfra_run import PROJECT, PYINFRA, pyinfra
-from tests.integration.backups import backups_in, fingerprint, seed
+from tests.integration.backups import add_file, backups_in, fingerprint, seed
 from tests.integration.stack import psql, stack_inventory
 
 # Enough data that a dump and a transfer take a few seconds: room to pull the plug mid-way.
@@ -114,9 +114,7 @@ def _rebuilt(source: Path, dest: Path, change) -> Path:
         members[name] = change(name, members[name], manifest)
     with tarfile.open(dest, "w") as tar:
         for name, data in [*members.items(), ("manifest.json", manifest_bytes(manifest))]:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+            add_file(tar, name, data)
     return dest
 
 

@@ -20,7 +20,7 @@ from tests.harness.hosts import HostPool, TargetHost
 from tests.harness.images import docker_ready_image, target_image
 from tests.harness.pyinfra_run import PyinfraRun, pyinfra
 from tests.harness.tcp_proxy import switching_proxy
-from tests.integration.backups import backups_in, damage, fingerprint, seed
+from tests.integration.backups import add_file, backups_in, damage, fingerprint, seed
 from tests.integration.stack import curl, psql, stack_inventory
 
 
@@ -298,7 +298,7 @@ def _in_the_0_1_0_layout(backup: Path, dest: Path) -> Path:
                 manifest = json.load(source.extractfile(member))
             elif name == "filestore.tar":
                 packed = _as_0_1_0_archived(source.extractfile(member).read())
-                _add(old, "./filestore.tar.zst", packed)
+                add_file(old, "./filestore.tar.zst", packed)
             else:
                 old.addfile(member, source.extractfile(member) if member.isfile() else None)
         del manifest["files"]["filestore.tar"]
@@ -307,7 +307,7 @@ def _in_the_0_1_0_layout(backup: Path, dest: Path) -> Path:
             "sha256": hashlib.sha256(packed).hexdigest(),
         }
         manifest["dfr_deploy_version"] = "0.1.0"
-        _add(old, "./manifest.json", manifest_bytes(manifest))
+        add_file(old, "./manifest.json", manifest_bytes(manifest))
     return dest
 
 
@@ -322,12 +322,6 @@ def _as_0_1_0_archived(filestore_tar: bytes) -> bytes:
         for member in current.getmembers():
             old.addfile(member, current.extractfile(member) if member.isfile() else None)
     return zstandard.ZstdCompressor(level=3).compress(rewritten.getvalue())
-
-
-def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    archive.addfile(info, io.BytesIO(data))
 
 
 def test_a_backup_made_by_dfr_deploy_0_1_0_restores(staging, original, backup_file, tmp_path):
