@@ -16,8 +16,10 @@ then swapped in while Odoo is stopped. The previous database and filestore are k
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import shlex
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -100,10 +102,13 @@ def _kept_on_host(backup: BackupSettings, backup_file: Path) -> bytes | None:
 
 
 def _as_tar(backup_file: Path) -> Path:
-    """Odoo zips are converted here into the tar the host reads (no unzip needed there)."""
+    """Odoo zips are converted here into the tar the host reads (no unzip needed there). The
+    copy is removed when pyinfra exits, whether the restore ran, failed or was a --dry run."""
     if not zipfile.is_zipfile(backup_file):
         return backup_file
-    converted = Path(tempfile.mkdtemp(prefix="dfr-restore-")) / (backup_file.stem + ".tar")
+    directory = tempfile.mkdtemp(prefix="dfr-restore-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    converted = Path(directory) / (backup_file.stem + ".tar")
     zip_to_tar(backup_file, converted)
     return converted
 

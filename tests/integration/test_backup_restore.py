@@ -272,7 +272,8 @@ def test_odoo_zip_export_restores_through_the_same_path(prod, staging, original,
 
 
 def test_a_zip_made_by_odoos_own_database_manager_restores(prod, staging, original, tmp_path):
-    """``odoo db dump`` writes the same zip as the database manager's backup button."""
+    """``odoo db dump`` writes the same zip as the database manager's backup button. The tar
+    it is converted into on the controller is gone after the run."""
     host, _ = prod
     zipped = tmp_path / "odoo-manager.zip"
     odoo_zip = host.exec(
@@ -283,9 +284,13 @@ def test_a_zip_made_by_odoos_own_database_manager_restores(prod, staging, origin
     with zipfile.ZipFile(zipped) as archive:
         assert archive.namelist()[0] == "dump.sql"
     staging_host, inventory = staging
-    run = pyinfra(inventory, "tasks/restore.py", data={"backup_file": zipped})
+    controller_tmp = tmp_path / "controller-tmp"
+    controller_tmp.mkdir()
+    run = pyinfra(inventory, "tasks/restore.py", data={"backup_file": zipped},
+                  env={"TMPDIR": str(controller_tmp)})  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     assert fingerprint(staging_host)["table farmer"] == original["table farmer"]
+    assert list(controller_tmp.iterdir()) == []
 
 
 def _in_the_0_1_0_layout(backup: Path, dest: Path) -> Path:
