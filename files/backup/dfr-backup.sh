@@ -101,6 +101,28 @@ discard_unfinished() {
   [ -z "$work" ] || rm -rf "$work"
 }
 
+# A second backup while one is being made (run by hand while the timer's runs) is refused,
+# not run alongside: it would double the load and find the other's NAME.partial. The lock is
+# held by this process and what it started (pg_dump writes on if this one is killed), until
+# the last of them ends. In /run/lock, not among the backups: an open file there would keep
+# a filesystem mounted on the backup directory busy.
+one_backup_at_a_time() {
+  mkdir -p /run/lock
+  exec 9>>"/run/lock/$DFR_PROJECT-backup.lock"
+  flock -n 9 || fail "another backup is being made on this host: run this one once it has ended"
+}
+
+# With the lock held no other backup runs, so a NAME.partial here was left by one that never
+# finished (the host crashed, or dfr-backup was killed outright): removed, or the disk fills.
+remove_unfinished() {
+  local stale
+  for stale in "$DFR_BACKUP_DIR"/*.partial; do
+    [ -e "$stale" ] || continue
+    log "removing ${stale##*/}, left by a backup that never finished"
+    rm -rf "$stale"
+  done
+}
+
 dump_database() {
   local format=$1 name=$2
   if [ "$format" = odoo-zip ]; then
@@ -224,17 +246,19 @@ create() {
   esac
   [ ! -e "$DFR_BACKUP_DIR/$name" ] || fail "backup $name exists already"
 
+  install -d -m 0711 "$DFR_BACKUP_DIR"
+  one_backup_at_a_time
+  remove_unfinished
   pg=$(running postgres)
   stage="$DFR_BACKUP_DIR/$name.partial"
-  install -d -m 0711 "$DFR_BACKUP_DIR"
-  rm -rf "$stage"
   trap discard_unfinished EXIT
   work=$(mktemp -d)
   read_database_facts &
   facts_job=$!
   pg_uid=$(docker exec "$pg" id -u postgres)
   install -d -m 0700 -o "$pg_uid" "$stage"
-  flush_while_writing </dev/null >/dev/null 2>&1 &
+  # Not holding the lock: its last `sleep 1` may outlive this script.
+  flush_while_writing </dev/null >/dev/null 2>&1 9>&- &
   flusher=$!
 
   log "dumping database $DFR_DB_NAME and archiving its filestore at once ($format)"

@@ -297,19 +297,50 @@ def test_postgres_killed_during_backup(prod, tmp_path):
     assert _live_state(host) == before
 
 
-def test_backup_killed_outright_leaves_nothing_running_and_nothing_complete(prod, state):
+def test_backup_killed_outright_leaves_its_partial_to_the_next_backup(prod, state, tmp_path):
     """dfr-backup killed past its EXIT trap (kill -9, the OOM killer) cannot clean up: what it
-    started still ends by itself (the flush loop too), only its NAME.partial is left, and the
-    runbook's command removes that."""
+    started still ends by itself (the flush loop too) and only its NAME.partial is left, which
+    the next backup removes."""
     host = prod[0]
     docker("exec", "-d", host.container, "/opt/dfr/prod/bin/dfr-backup", "create")
     host.exec("for i in $(seq 1 600); do pgrep -f '[p]g_dump -d dfr' >/dev/null && exit 0; "
               "sleep 0.02; done; exit 1")  # fmt: skip
     host.exec("pkill -KILL -o -f '[d]fr-backup create'")
     _ends(host, "dfr-backup", within=60)
+    _ends(host, "pg_dump", within=60)  # it holds the lock until it has written its dump
     (partial,) = set(_host_backups(host).split()) - set(state["host backups"].split())
     assert partial.endswith(".partial")
-    host.exec(f"/opt/dfr/prod/bin/dfr-backup remove {partial}")
+    run = pyinfra(prod[1], "tasks/backup.py", data={"backup_dir": tmp_path})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert partial not in _host_backups(host).split()
+    (made,) = set(_host_backups(host).split()) - set(state["host backups"].split())
+    assert made == backups_in(tmp_path)[0].name
+    host.exec(f"/opt/dfr/prod/bin/dfr-backup remove {made}")
+
+
+def test_a_second_backup_while_one_is_made_is_refused(prod, state, tmp_path):
+    """Run by hand while the timer's backup runs: refused in one line, nothing of it left; the
+    first one goes on and completes."""
+    host = prod[0]
+    docker("exec", "-d", host.container, "/opt/dfr/prod/bin/dfr-backup", "create")
+    host.exec("for i in $(seq 1 600); do pgrep -f '^pg_dump -d dfr' >/dev/null && exit 0; "
+              "sleep 0.02; done; exit 1")  # fmt: skip
+    host.exec("pkill -STOP -f '^pg_dump -d dfr'")  # the first stays busy meanwhile
+    try:
+        run = pyinfra(prod[1], "tasks/backup.py", data={"backup_dir": tmp_path})
+    finally:
+        host.exec("pkill -CONT -f '^pg_dump -d dfr'")
+    assert run.returncode != 0
+    assert (
+        "dfr-backup[prod] ERROR: another backup is being made on this host: run this one once it "
+        "has ended" in run.stderr
+    ), run.stderr[-3000:]
+    assert list(tmp_path.iterdir()) == []
+    _ends(host, "dfr-backup", within=60)
+    (made,) = set(_host_backups(host).split()) - set(state["host backups"].split())
+    assert made.endswith(".dfrbak")
+    host.exec(f"test -f /var/backups/dfr/prod/{made}/manifest.json")
+    host.exec(f"/opt/dfr/prod/bin/dfr-backup remove {made}")
 
 
 def test_ssh_cut_during_backup_stream(prod, tmp_path):
