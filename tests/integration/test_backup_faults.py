@@ -596,3 +596,42 @@ def test_restore_while_an_odoo_one_off_container_runs(prod, good_backup):
                   db="postgres").split()  # fmt: skip
     psql(host, f'DROP DATABASE "{old}"', db="postgres")
     host.exec(f"rm -rf /var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore/{old}")
+
+
+def test_one_restore_at_a_time_and_uploads_left_behind_are_removed(prod, good_backup, tmp_path):
+    """A second restore while one runs is refused in one line and its upload removed; the first
+    completes, and removes what an earlier upload cut short left in incoming/."""
+    host = prod[0]
+    left = "/var/backups/dfr/prod/incoming/cut-short.dfrbak.partial"  # as a cut upload leaves it
+    host.exec(f"mkdir -p {left}/database && head -c 1048576 /dev/urandom >{left}/database/1.dat")
+    first, second = tmp_path / "first.dfrbak", tmp_path / "second.dfrbak"  # uploaded, both
+    shutil.copyfile(good_backup, first)
+    shutil.copyfile(good_backup, second)
+    restoring = subprocess.Popen(
+        [str(PYINFRA), "-y", str(prod[1]), "tasks/restore.py", "--data", f"backup_file={first}",
+         "--data", "confirm=prod", "--data", "drop_old=true"],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        # The first stays busy meanwhile: frozen as soon as its pg_restore runs.
+        host.exec("for i in $(seq 1 6000); do pkill -STOP -f '^pg_restore -U' && exit 0; "
+                  "sleep 0.01; done; exit 1")  # fmt: skip
+        try:
+            refused = _restore(prod, second)
+        finally:
+            host.exec("pkill -CONT -f '^pg_restore -U'")
+    finally:
+        _, stderr = restoring.communicate(timeout=600)
+    assert restoring.returncode == 0, stderr[-3000:]  # Odoo healthy through nginx on it
+    assert refused.returncode != 0
+    assert (
+        "ERROR: another restore is running on this host: run this one once it has ended"
+        in refused.stderr
+    ), refused.stderr[-3000:]
+    assert (
+        "removing incoming/cut-short.dfrbak.partial, left by an upload or restore that never "
+        "finished" in stderr
+    )
+    assert host.exec("ls -A /var/backups/dfr/prod/incoming") == ""
+    assert psql(host, "SELECT count(*) FROM pg_database WHERE datname ~ '^dfr_(old|restore)_'",
+                db="postgres") == "0"  # fmt: skip
