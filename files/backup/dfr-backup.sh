@@ -101,28 +101,6 @@ discard_unfinished() {
   [ -z "$work" ] || rm -rf "$work"
 }
 
-# A second backup while one is being made (run by hand while the timer's runs) is refused,
-# not run alongside: it would double the load and find the other's NAME.partial. The lock is
-# held by this process and what it started (pg_dump writes on if this one is killed), until
-# the last of them ends. In /run/lock, not among the backups: an open file there would keep
-# a filesystem mounted on the backup directory busy.
-one_backup_at_a_time() {
-  mkdir -p /run/lock
-  exec 9>>"/run/lock/$DFR_PROJECT-backup.lock"
-  flock -n 9 || fail "another backup is being made on this host: run this one once it has ended"
-}
-
-# With the lock held no other backup runs, so a NAME.partial here was left by one that never
-# finished (the host crashed, or dfr-backup was killed outright): removed, or the disk fills.
-remove_unfinished() {
-  local stale
-  for stale in "$DFR_BACKUP_DIR"/*.partial; do
-    [ -e "$stale" ] || continue
-    log "removing ${stale##*/}, left by a backup that never finished"
-    rm -rf "$stale"
-  done
-}
-
 dump_database() {
   local format=$1 name=$2
   if [ "$format" = odoo-zip ]; then
@@ -247,8 +225,13 @@ create() {
   [ ! -e "$DFR_BACKUP_DIR/$name" ] || fail "backup $name exists already"
 
   install -d -m 0711 "$DFR_BACKUP_DIR"
-  one_backup_at_a_time
-  remove_unfinished
+  # A second backup while one is being made (run by hand while the timer's runs) is refused,
+  # not run alongside: it would double the load and find the other's NAME.partial. The lock
+  # outlives this script if pg_dump does (killed outright, pg_dump writes on).
+  hold_lock backup || fail "another backup is being made on this host: run this one once it has ended"
+  # So a NAME.partial here was left by a backup that never finished (the host crashed, or
+  # dfr-backup was killed outright): removed, or the disk fills.
+  remove_left_behind "a backup that never finished" "" "$DFR_BACKUP_DIR"/*.partial
   pg=$(running postgres)
   stage="$DFR_BACKUP_DIR/$name.partial"
   trap discard_unfinished EXIT

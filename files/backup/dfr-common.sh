@@ -30,6 +30,25 @@ running() {
   echo "$id"
 }
 
+# Takes /run/lock/$DFR_PROJECT-$1.lock on fd 9, or returns non-zero if another process holds
+# it: one $1 (backup, restore) at a time per environment. What the caller starts inherits the
+# lock, which lasts until the last of them ends. In /run/lock, not among the backups: an open
+# file there would keep a filesystem mounted on the backup directory busy.
+hold_lock() {
+  mkdir -p /run/lock && exec 9>>"/run/lock/$DFR_PROJECT-$1.lock" && flock -n 9
+}
+
+# Removes the paths after $1 and $2, left behind by $1 (for the log line), but $2 (if given).
+remove_left_behind() {
+  local by=$1 keep=$2 stale
+  shift 2
+  for stale in "$@"; do
+    [ -e "$stale" ] && [ "$stale" != "$keep" ] || continue
+    log "removing ${stale#"$DFR_BACKUP_DIR"/}, left by $by"
+    rm -rf "$stale"
+  done
+}
+
 # "SHA256 NAME" lines for the NUL-separated file names on stdin (relative to the current
 # directory), hashed in parallel with openssl: several times faster than coreutils' sha256sum
 # on CPUs with SHA instructions.

@@ -40,19 +40,13 @@ case "${source_name#incoming/}" in
 esac
 source="$DFR_BACKUP_DIR/$source_name"
 # One restore at a time: a second would swap its database in over the first's. Refused, its
-# upload is removed (an upload is only a copy). Held by what this starts, as dfr-backup's.
-mkdir -p /run/lock
-exec 9>>"/run/lock/$DFR_PROJECT-restore.lock"
-if ! flock -n 9; then
+# upload is removed (an upload is only a copy).
+if ! hold_lock restore; then
   case "$source_name" in incoming/*) rm -rf "$source" ;; esac
   fail "another restore is running on this host: run this one once it has ended"
 fi
 # So every other upload here was left by a cut connection or a restore killed outright.
-for stale in "$DFR_BACKUP_DIR"/incoming/*; do
-  [ -e "$stale" ] && [ "$stale" != "$source" ] || continue
-  log "removing incoming/${stale##*/}, left by an upload or restore that never finished"
-  rm -rf "$stale"
-done
+remove_left_behind "an upload or restore that never finished" "$source" "$DFR_BACKUP_DIR"/incoming/*
 [ -d "$source" ] || fail "no backup $source"
 # The filestore's stream moves to fd 3, read only by the filestore's unpacking: nothing else
 # here (docker exec -i, compose run) may take bytes of it.

@@ -323,9 +323,9 @@ def test_a_second_backup_while_one_is_made_is_refused(prod, state, tmp_path):
     first one goes on and completes."""
     host = prod[0]
     docker("exec", "-d", host.container, "/opt/dfr/prod/bin/dfr-backup", "create")
-    host.exec("for i in $(seq 1 600); do pgrep -f '^pg_dump -d dfr' >/dev/null && exit 0; "
-              "sleep 0.02; done; exit 1")  # fmt: skip
-    host.exec("pkill -STOP -f '^pg_dump -d dfr'")  # the first stays busy meanwhile
+    # The first stays busy meanwhile: frozen as soon as its pg_dump runs.
+    host.exec("for i in $(seq 1 6000); do pkill -STOP -f '^pg_dump -d dfr' && exit 0; "
+              "sleep 0.01; done; exit 1")  # fmt: skip
     try:
         run = pyinfra(prod[1], "tasks/backup.py", data={"backup_dir": tmp_path})
     finally:
