@@ -11,7 +11,9 @@ server): directory format, parallel jobs, zstd; meanwhile the filestore is tarre
 manifest.json lists versions, modules and the size and sha256 of every part. The backup streams
 over the SSH connection while it is made (the filestore's tar as it is made, then the dump, the
 manifest last) into NAME.partial, written around the page cache, every part checked against
-the manifest as it arrives, and is renamed only once verified and fsynced.
+the manifest as it arrives, and is renamed only once verified and fsynced. One backup or fetch
+writes into a backup directory at a time; it first removes the NAME.partial files that runs
+killed outright (kill -9, a crash of this machine) left there.
 
 ``fetch`` makes no backup: it downloads one the host keeps (the scheduled nightly one, say) the
 same way, checked as it arrives, under the name it has on the host.
@@ -20,6 +22,8 @@ same way, checked as it arrives, under the name it has on the host.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import shlex
 import time
 from collections.abc import Iterator
@@ -85,7 +89,6 @@ def _back_up(settings: Settings, backup: BackupSettings, archive_format: str) ->
     suffix = "odoo-zip" if archive_format == "odoo-zip" else "dfrbak"
     name = f"{settings.env}-{settings.db_name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     name = f"{name}.{suffix}"
-    backup.local_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     final = backup.local_dir / (
         name.removesuffix(".odoo-zip") + ".zip" if archive_format == "odoo-zip" else name
     )
@@ -99,7 +102,7 @@ def _back_up(settings: Settings, backup: BackupSettings, archive_format: str) ->
         db_name=settings.db_name,
     )
     try:
-        with _partial(backup.local_dir / name) as partial:
+        with _sole_writer(backup.local_dir), _partial(backup.local_dir / name) as partial:
             _download_checked(f"{tool} create --format {archive_format} --name {name} --stream",
                               partial, name, estimate)  # fmt: skip
             if archive_format == "odoo-zip":
@@ -123,15 +126,37 @@ def _back_up(settings: Settings, backup: BackupSettings, archive_format: str) ->
 def _fetch(settings: Settings, backup: BackupSettings, wanted: str) -> None:
     tool = f"{settings.stack_dir}/bin/dfr-backup"
     name, size = _run(f"{tool} kept {shlex.quote(wanted)}")[-1].rsplit(" ", 1)
-    backup.local_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     final = backup.local_dir / name
     try:
-        with _partial(final) as partial:
+        with _sole_writer(backup.local_dir), _partial(final) as partial:
             _download_checked(f"{tool} stream {shlex.quote(name)}", partial, name, int(size))
             partial.rename(final)
     except (OSError, TransferError, SettingsError) as error:
         raise BackupError(f"fetching backup {name} failed: {error}") from None
     logger.info(f"{host.name}: backup {name} written to {final}")
+
+
+@contextlib.contextmanager
+def _sole_writer(directory: Path) -> Iterator[None]:
+    """Holds ``directory`` for one backup or fetch and removes the NAME.partial files in it:
+    with the lock held, no run is writing them. The lock is a flock of the directory itself: it
+    goes with the process however that ends, and leaves no lock file behind."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BackupError(
+                f"another backup or fetch is writing to {directory}: run this one once it has ended"
+            ) from None
+        for left in sorted(directory.glob("*.partial")):
+            logger.info(f"{host.name}: removing {left.name}, left by a backup or fetch that never"
+                        " finished")  # fmt: skip
+            left.unlink()
+        yield
+    finally:
+        os.close(handle)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import tarfile
 from pathlib import Path
@@ -341,6 +342,48 @@ def test_a_second_backup_while_one_is_made_is_refused(prod, state, tmp_path):
     assert made.endswith(".dfrbak")
     host.exec(f"test -f /var/backups/dfr/prod/{made}/manifest.json")
     host.exec(f"/opt/dfr/prod/bin/dfr-backup remove {made}")
+
+
+def test_a_backup_killed_on_this_machine_leaves_its_partial_to_the_next_one_here(
+    prod, state, good_backup, tmp_path
+):
+    """pyinfra and its ssh killed outright mid-stream (kill -9, a crash of the operator's
+    machine): its NAME.partial stays in backup_dir. While it was writing there, a fetch into
+    the same directory was refused; the next backup removes the partial."""
+    host, inventory = prod
+    first = subprocess.Popen(
+        [str(PYINFRA), "-y", str(inventory), "tasks/backup.py",
+         "--data", f"backup_dir={tmp_path}", "--data", "backup_keep_on_host=false"],
+        cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        # Mid-stream, and staying there: frozen on the host as soon as its pg_dump runs.
+        host.exec("for i in $(seq 1 6000); do pkill -STOP -f '^pg_dump -d dfr' && exit 0; "
+                  "sleep 0.01; done; exit 1")  # fmt: skip
+        fetch = pyinfra(inventory, "tasks/backup.py",
+                        data={"backup_dir": tmp_path, "fetch": "latest"})  # fmt: skip
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        host.exec("pkill -CONT -f '^pg_dump -d dfr' || true")
+    assert fetch.returncode != 0
+    assert (
+        f"another backup or fetch is writing to {tmp_path}: run this one once it has ended"
+        in fetch.stderr
+    ), fetch.stderr[-3000:]
+    (left,) = tmp_path.iterdir()
+    assert left.name.endswith(".dfrbak.partial")
+    # The host's side ends once its stream has no reader; pg_dump holds the host's lock too.
+    _ends(host, "dfr-backup", within=60)
+    _ends(host, "pg_dump", within=60)
+
+    run = pyinfra(inventory, "tasks/backup.py",
+                  data={"backup_dir": tmp_path, "backup_keep_on_host": "false"})  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"removing {left.name}, left by a backup or fetch that never finished" in run.stderr
+    (made,) = tmp_path.iterdir()
+    assert made.name.endswith(".dfrbak")
 
 
 def test_ssh_cut_during_backup_stream(prod, tmp_path):
