@@ -84,7 +84,6 @@ def restore(settings: Settings, backup: BackupSettings, backup_file: Path) -> No
             "swap it in",
             function=upload_and_restore,
             archive=archive,
-            remote_dir=f"{backup.host_dir}/incoming/{name}",
             restore_command=shlex.join([dfr_restore, f"incoming/{name}", *options]),
             label=f"{host.name}: upload {backup_file.name}",
         )

@@ -1,10 +1,11 @@
 """A backup uploaded and restored at once, in one SSH session: the host restores the
 database while the filestore is still arriving.
 
-The archive (a tar on this machine) goes up as byte ranges of its file. First every member but
-``filestore.tar``, as a tar of their own, unpacked on arrival into ``incoming/NAME``; then, on
-the same stdin, ``dfr-restore`` gets the contents of ``filestore.tar``, which it checks and
-unpacks into the new filestore as they come while pg_restore runs. Nothing of the filestore is
+The archive (a tar on this machine) goes up as byte ranges of its file, all on the stdin of
+``dfr-restore --upload=BYTES``. First every member but ``filestore.tar``, as a tar of their own
+(BYTES long), which it unpacks into ``incoming/NAME`` once it holds the restore lock; then the
+contents of ``filestore.tar``, which it checks and unpacks into the new filestore as they come
+while pg_restore runs. Nothing of the filestore is
 written twice on the host, and the upload's second, larger half costs the restore no time of
 its own. An archive without a ``filestore.tar`` (an Odoo zip, a 0.1.0 backup) goes up whole
 first.
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tasks.errors import StepFailed, failing_in_one_line
-from tasks.transfer import CHUNK, Progress, RemoteStdin, TransferError, unpack_into
+from tasks.transfer import CHUNK, Progress, RemoteStdin, TransferError
 
 STREAMED = "filestore.tar"
 END_OF_ARCHIVE = bytes(1024)
@@ -64,21 +65,21 @@ def plan_upload(archive: Path) -> UploadPlan:
 
 
 @failing_in_one_line
-def upload_and_restore(archive: Path, remote_dir: str, restore_command: str, label: str) -> None:
-    """Upload the tar ``archive`` into ``remote_dir`` (all but its filestore.tar), then run
-    ``restore_command`` fed that filestore.tar, if there is one."""
+def upload_and_restore(archive: Path, restore_command: str, label: str) -> None:
+    """Run ``restore_command`` (dfr-restore incoming/NAME ...) fed the tar ``archive``: all of
+    it but its filestore.tar, then that filestore.tar's contents, if there is one."""
     try:
-        _upload_and_restore(archive, remote_dir, restore_command, label)
+        _upload_and_restore(archive, restore_command, label)
     except (OSError, tarfile.TarError, TransferError) as error:
         raise StepFailed(f"restore of {archive.name} failed: {error}") from None
 
 
-def _upload_and_restore(archive: Path, remote_dir: str, restore_command: str, label: str) -> None:
+def _upload_and_restore(archive: Path, restore_command: str, label: str) -> None:
     plan = plan_upload(archive)
+    command = f"{restore_command} --upload={plan.head_size}"
     if plan.streamed is not None:
-        restore_command += " --filestore-on-stdin"
+        command += " --filestore-on-stdin"
     progress = Progress(label, plan.size)
-    command = f"{unpack_into(remote_dir, plan.head_size)} && {restore_command}"
     with archive.open("rb") as source, RemoteStdin(command, progress) as remote:
         for offset, count in plan.head:
             _send(source, offset, count, remote)

@@ -161,18 +161,6 @@ def download(
     return result
 
 
-def unpack_into(remote_path: str, size: int) -> str:
-    """The host command that unpacks the tar of ``size`` bytes at the head of its stdin into
-    the directory ``remote_path``, via ``remote_path.partial``, renamed once complete. dd reads
-    exactly those bytes: what follows on stdin is left to the next command."""
-    partial, final = shlex.quote(remote_path + ".partial"), shlex.quote(remote_path)
-    return (
-        f"umask 077 && rm -rf {partial} {final} && mkdir {partial} && "
-        f"dd bs=1M iflag=count_bytes,fullblock count={size} status=none | "
-        f"tar -x --no-same-owner -C {partial} && mv {partial} {final}"
-    )
-
-
 class RemoteStdin(io.RawIOBase):
     """``command`` run on the host and fed what is written here, in MiB chunks counted by
     ``progress``; what it prints is logged line by line as it comes. Closing waits for it to
@@ -293,7 +281,7 @@ def _run_reading(command: str) -> Iterator[bytes]:
         while chunk := channel.recv(RECEIVE):
             yield chunk
         status = channel.recv_exit_status()
-        error = channel.recv_stderr(65536).decode(errors="replace").strip()
+        said = channel.recv_stderr(65536).decode(errors="replace").strip()
     else:
         with tempfile.TemporaryFile() as stderr:
             proc = subprocess.Popen(
@@ -310,9 +298,12 @@ def _run_reading(command: str) -> Iterator[bytes]:
                     proc.kill()
                     proc.wait()
             stderr.seek(0)
-            error = stderr.read().decode(errors="replace").strip()
+            said = stderr.read().decode(errors="replace").strip()
     if status != 0:
-        raise TransferError(f"{command!r} on {host.name} failed ({status}): {_last_error(error)}")
+        raise TransferError(f"{command!r} on {host.name} failed ({status}): {_last_error(said)}")
+    for line in said.splitlines():  # what the host command logged, e.g. a sweep of old files
+        if line.strip():
+            logger.info(f"[{host.name}] {line.rstrip()}")
 
 
 def _blocking(pipe: IO[bytes], mode: str) -> BinaryIO:

@@ -49,6 +49,15 @@ remove_left_behind() {
   done
 }
 
+# Unpacks the tar of $2 bytes at the head of stdin into the new directory $1, via $1.partial,
+# renamed once complete. dd reads exactly those bytes: what follows on stdin is left to the
+# caller.
+receive_tar() {
+  rm -rf "$1.partial" "$1" && mkdir -m 700 "$1.partial" &&
+    dd bs=1M iflag=count_bytes,fullblock count="$2" status=none |
+    tar -x --no-same-owner -C "$1.partial" && mv "$1.partial" "$1"
+}
+
 # "SHA256 NAME" lines for the NUL-separated file names on stdin (relative to the current
 # directory), hashed in parallel with openssl: several times faster than coreutils' sha256sum
 # on CPUs with SHA instructions.

@@ -1,10 +1,12 @@
 #!/bin/bash
 # dfr-restore: restore a backup into a NEW database, prove it, then swap it in.
 #
-#   dfr-restore SOURCE [--neutralize] [--drop-old] [--filestore-on-stdin]
+#   dfr-restore SOURCE [--neutralize] [--drop-old] [--upload=BYTES] [--filestore-on-stdin]
 #
-# SOURCE is a backup directory in $DFR_BACKUP_DIR: incoming/NAME (uploaded and unpacked by
-# dfr-deploy, removed afterwards) or NAME (a copy dfr-backup kept on this host, left as it is).
+# SOURCE is a backup directory in $DFR_BACKUP_DIR: incoming/NAME (uploaded by dfr-deploy,
+# removed afterwards) or NAME (a copy dfr-backup kept on this host, left as it is).
+# With --upload=BYTES, incoming/NAME arrives first on stdin, as a tar of BYTES bytes: received
+# once this restore holds the lock, so no other restore's upload or sweep meets it.
 # With --filestore-on-stdin the backup's filestore.tar is not in SOURCE: it arrives on stdin
 # while the database is restored (an upload, pipelined), and is checked and unpacked as it comes.
 # The live database and filestore are not touched until the new ones are restored and
@@ -24,30 +26,34 @@ tool=dfr-restore
 # shellcheck source=/dev/null
 . "$here/bin/dfr-common"
 
-source_name=${1:?usage: dfr-restore SOURCE [--neutralize] [--drop-old] [--filestore-on-stdin]}
+usage="dfr-restore SOURCE [--neutralize] [--drop-old] [--upload=BYTES] [--filestore-on-stdin]"
+source_name=${1:?usage: $usage}
 shift
-neutralize=no drop_old=no filestore_on_stdin=no
+neutralize=no drop_old=no upload_bytes="" filestore_on_stdin=no
 for arg in "$@"; do
   case "$arg" in
     --neutralize) neutralize=yes ;;
     --drop-old) drop_old=yes ;;
+    --upload=[0-9]*) upload_bytes=${arg#--upload=} ;;
     --filestore-on-stdin) filestore_on_stdin=yes ;;
-    *) fail "unknown option $arg" ;;
+    *) fail "unknown option $arg; usage: $usage" ;;
   esac
 done
 case "${source_name#incoming/}" in
   "" | */* | .*) fail "bad backup name $source_name: give NAME or incoming/NAME" ;;
 esac
+case "$upload_bytes:$source_name" in
+  :* | *:incoming/*) ;;
+  *) fail "--upload receives incoming/NAME, not $source_name" ;;
+esac
 source="$DFR_BACKUP_DIR/$source_name"
-# One restore at a time: a second would swap its database in over the first's. Refused, its
-# upload is removed (an upload is only a copy).
-if ! hold_lock restore; then
-  case "$source_name" in incoming/*) rm -rf "$source" ;; esac
-  fail "another restore is running on this host: run this one once it has ended"
-fi
-# So every other upload here was left by a cut connection or a restore killed outright.
+# One restore at a time: a second would swap its database in over the first's. Refused before
+# anything of it is uploaded.
+hold_lock restore || fail "another restore is running on this host: run this one once it has ended"
+# Uploads are received under the lock: every other one here was left by a cut connection or a
+# restore killed outright.
 remove_left_behind "an upload or restore that never finished" "$source" "$DFR_BACKUP_DIR"/incoming/*
-[ -d "$source" ] || fail "no backup $source"
+[ -n "$upload_bytes" ] || [ -d "$source" ] || fail "no backup $source"
 # The filestore's stream moves to fd 3, read only by the filestore's unpacking: nothing else
 # here (docker exec -i, compose run) may take bytes of it.
 exec 3<&0 </dev/null
@@ -89,7 +95,7 @@ cleanup() {
   [ -z "$check_job" ] || wait "$check_job" 2>/dev/null || true
   [ -z "$analyze_job" ] || wait "$analyze_job" 2>/dev/null || true
   rm -rf "$work"
-  case "$source_name" in incoming/*) rm -rf "$source" ;; esac  # an upload is only a copy
+  case "$source_name" in incoming/*) rm -rf "$source" "$source.partial" ;; esac  # only a copy
   if [ "$status" -ne 0 ] && [ "$swapped" = no ]; then
     log "restore failed: dropping $new_db; the live database and filestore were not touched"
     psql_admin -c "DROP DATABASE IF EXISTS \"$new_db\" WITH (FORCE)" >/dev/null 2>&1 || true
@@ -99,6 +105,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if [ -n "$upload_bytes" ]; then
+  receive_tar "$source" "$upload_bytes" <&3 || fail "the upload of $source_name did not arrive whole"
+fi
 [ -f "$source/manifest.json" ] || fail "$source_name has no manifest.json"
 sed -n 's/^ *"\([^"]*\)": {"size": [0-9]*, "sha256": "\([0-9a-f]*\)"}.*/\2 \1/p' \
   "$source/manifest.json" | LC_ALL=C sort -k2 >"$work/expected"

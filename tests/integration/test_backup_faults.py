@@ -301,7 +301,7 @@ def test_postgres_killed_during_backup(prod, tmp_path):
 def test_backup_killed_outright_leaves_its_partial_to_the_next_backup(prod, state, tmp_path):
     """dfr-backup killed past its EXIT trap (kill -9, the OOM killer) cannot clean up: what it
     started still ends by itself (the flush loop too) and only its NAME.partial is left, which
-    the next backup removes."""
+    the next backup removes, saying so to the operator."""
     host = prod[0]
     docker("exec", "-d", host.container, "/opt/dfr/prod/bin/dfr-backup", "create")
     host.exec("for i in $(seq 1 600); do pgrep -f '[p]g_dump -d dfr' >/dev/null && exit 0; "
@@ -315,6 +315,7 @@ def test_backup_killed_outright_leaves_its_partial_to_the_next_backup(prod, stat
     run = pyinfra(prod[1], "tasks/backup.py",
                   data={"backup_dir": tmp_path, "backup_keep_on_host": "false"})  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
+    assert f"removing {partial}, left by a backup that never finished" in run.stderr
     assert len(backups_in(tmp_path)) == 1
     assert _host_backups(host) == state["host backups"]  # the partial is gone
 
@@ -642,14 +643,16 @@ def test_restore_while_an_odoo_one_off_container_runs(prod, good_backup):
 
 
 def test_one_restore_at_a_time_and_uploads_left_behind_are_removed(prod, good_backup, tmp_path):
-    """A second restore while one runs is refused in one line and its upload removed; the first
-    completes, and removes what an earlier upload cut short left in incoming/."""
+    """A second restore while one runs is refused in one line before anything of it is
+    uploaded, even of a backup of the same name (whose upload would replace the first's); the
+    first completes, and removes what an earlier upload cut short left in incoming/."""
     host = prod[0]
     left = "/var/backups/dfr/prod/incoming/cut-short.dfrbak.partial"  # as a cut upload leaves it
     host.exec(f"mkdir -p {left}/database && head -c 1048576 /dev/urandom >{left}/database/1.dat")
-    first, second = tmp_path / "first.dfrbak", tmp_path / "second.dfrbak"  # uploaded, both
-    shutil.copyfile(good_backup, first)
-    shutil.copyfile(good_backup, second)
+    first, second = tmp_path / "1" / "b.dfrbak", tmp_path / "2" / "b.dfrbak"  # uploaded, both
+    for copy in first, second:
+        copy.parent.mkdir()
+        shutil.copyfile(good_backup, copy)
     restoring = subprocess.Popen(
         [str(PYINFRA), "-y", str(prod[1]), "tasks/restore.py", "--data", f"backup_file={first}",
          "--data", "confirm=prod", "--data", "drop_old=true"],

@@ -1,5 +1,5 @@
 """An uploaded backup goes up as byte ranges of its file: a tar of every part but the
-filestore, unpacked by the host's first command, then the filestore for the restore."""
+filestore, which dfr-restore unpacks first (dfr-common's receive_tar), then the filestore."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tasks.restore_upload import END_OF_ARCHIVE, plan_upload
-from tasks.transfer import unpack_into
+
+DFR_COMMON = Path(__file__).parents[2] / "files" / "backup" / "dfr-common.sh"
 
 FILESTORE = bytes(range(256)) * 4001  # not a multiple of 512: the member is padded
 PARTS = {
@@ -59,14 +60,21 @@ def test_the_head_is_a_tar_of_every_part_but_the_filestore(tmp_path, filestore_a
     assert len(head) == plan_upload(tmp_path / "b.dfrbak").head_size
 
 
-def test_the_host_unpacks_the_head_and_leaves_the_filestore_to_the_restore(tmp_path):
-    """The host's commands, run here: dd takes exactly the head, the next command the rest."""
-    head, filestore = _sent(_archive(tmp_path / "b.dfrbak", 0))
-    unpack = unpack_into(str(tmp_path / "incoming" / "b"), len(head))
+def _receive_tar(tmp_path: Path, size: int, then: str = "") -> str:
+    """The host's receive_tar into incoming/b, run here (dfr-common reads $here/backup.env)."""
+    (tmp_path / "backup.env").touch()
     (tmp_path / "incoming").mkdir()
-    subprocess.run(
-        ["sh", "-c", f"{unpack} && cat > {tmp_path}/rest"], input=head + filestore, check=True
+    return (
+        f"here={tmp_path}; . {DFR_COMMON}; "
+        f"receive_tar {tmp_path}/incoming/b {size}{' && ' + then if then else ''}"
     )
+
+
+def test_the_host_unpacks_the_head_and_leaves_the_filestore_to_the_restore(tmp_path):
+    """dd takes exactly the head; what follows is left on stdin, to the next command."""
+    head, filestore = _sent(_archive(tmp_path / "b.dfrbak", 0))
+    receive = _receive_tar(tmp_path, len(head), then=f"cat > {tmp_path}/rest")
+    subprocess.run(["bash", "-c", receive], input=head + filestore, check=True)
     unpacked = tmp_path / "incoming" / "b"
     assert {str(p.relative_to(unpacked)) for p in unpacked.rglob("*") if p.is_file()} == {
         *PARTS,
@@ -79,9 +87,8 @@ def test_the_host_unpacks_the_head_and_leaves_the_filestore_to_the_restore(tmp_p
 
 def test_a_cut_head_leaves_only_a_partial_directory(tmp_path):
     head, _ = _sent(_archive(tmp_path / "b.dfrbak", 0))
-    unpack = unpack_into(str(tmp_path / "incoming" / "b"), len(head))
-    (tmp_path / "incoming").mkdir()
-    run = subprocess.run(["sh", "-c", unpack], input=head[: len(head) // 2], capture_output=True)
+    receive = _receive_tar(tmp_path, len(head))
+    run = subprocess.run(["bash", "-c", receive], input=head[: len(head) // 2], capture_output=True)
     assert run.returncode != 0
     assert [p.name for p in (tmp_path / "incoming").iterdir()] == ["b.partial"]
 
