@@ -5,10 +5,9 @@ The archive (a tar on this machine) goes up as byte ranges of its file, all on t
 ``dfr-restore --upload=BYTES``. First every member but ``filestore.tar``, as a tar of their own
 (BYTES long), which it unpacks into ``incoming/NAME`` once it holds the restore lock; then the
 contents of ``filestore.tar``, which it checks and unpacks into the new filestore as they come
-while pg_restore runs. Nothing of the filestore is
-written twice on the host, and the upload's second, larger half costs the restore no time of
-its own. An archive without a ``filestore.tar`` (an Odoo zip, a 0.1.0 backup) goes up whole
-first.
+while pg_restore runs. Nothing of the filestore is written twice on the host, and the upload's
+second, larger half costs the restore no time of its own. An archive without a
+``filestore.tar`` (an Odoo zip, a 0.1.0 backup) goes up whole first.
 """
 
 from __future__ import annotations
