@@ -269,8 +269,7 @@ class RemoteStdin(io.RawIOBase):
         lines = (self._output[self._logged :] + (b"\n" if final else b"")).split(b"\n")[:-1]
         for line in lines:
             self._logged += len(line) + 1
-            if line.strip():
-                logger.info(f"[{self._host}] {line.decode(errors='replace').rstrip()}")
+            _log_host_line(self._host, line.decode(errors="replace"))
 
 
 def _run_reading(command: str) -> Iterator[bytes]:
@@ -302,8 +301,13 @@ def _run_reading(command: str) -> Iterator[bytes]:
     if status != 0:
         raise TransferError(f"{command!r} on {host.name} failed ({status}): {_last_error(said)}")
     for line in said.splitlines():  # what the host command logged, e.g. a sweep of old files
-        if line.strip():
-            logger.info(f"[{host.name}] {line.rstrip()}")
+        _log_host_line(host.name, line)
+
+
+def _log_host_line(host_name: str, line: str) -> None:
+    """A line a host command printed, as pyinfra shows a host's output; blank ones skipped."""
+    if line.strip():
+        logger.info(f"[{host_name}] {line.rstrip()}")
 
 
 def _blocking(pipe: IO[bytes], mode: str) -> BinaryIO:

@@ -60,21 +60,20 @@ def test_the_head_is_a_tar_of_every_part_but_the_filestore(tmp_path, filestore_a
     assert len(head) == plan_upload(tmp_path / "b.dfrbak").head_size
 
 
-def _receive_tar(tmp_path: Path, size: int, then: str = "") -> str:
+def _receive_tar(tmp_path: Path, size: int) -> str:
     """The host's receive_tar into incoming/b, run here (dfr-common reads $here/backup.env)."""
     (tmp_path / "backup.env").touch()
     (tmp_path / "incoming").mkdir()
-    return (
-        f"here={tmp_path}; . {DFR_COMMON}; "
-        f"receive_tar {tmp_path}/incoming/b {size}{' && ' + then if then else ''}"
-    )
+    return f"here={tmp_path}; . {DFR_COMMON}; receive_tar {tmp_path}/incoming/b {size}"
 
 
 def test_the_host_unpacks_the_head_and_leaves_the_filestore_to_the_restore(tmp_path):
     """dd takes exactly the head; what follows is left on stdin, to the next command."""
     head, filestore = _sent(_archive(tmp_path / "b.dfrbak", 0))
-    receive = _receive_tar(tmp_path, len(head), then=f"cat > {tmp_path}/rest")
-    subprocess.run(["bash", "-c", receive], input=head + filestore, check=True)
+    receive = _receive_tar(tmp_path, len(head))
+    subprocess.run(
+        ["bash", "-c", f"{receive} && cat > {tmp_path}/rest"], input=head + filestore, check=True
+    )
     unpacked = tmp_path / "incoming" / "b"
     assert {str(p.relative_to(unpacked)) for p in unpacked.rglob("*") if p.is_file()} == {
         *PARTS,
