@@ -20,6 +20,7 @@ from tests.harness.hosts import HostPool, TargetHost
 from tests.harness.images import docker_ready_image, target_image
 from tests.harness.pyinfra_run import PyinfraRun, pyinfra
 from tests.harness.tcp_proxy import switching_proxy
+from tests.harness.waiting import wait_for
 from tests.integration.backups import add_file, backups_in, damage, fingerprint, seed
 from tests.integration.stack import curl, psql, stack_inventory
 
@@ -192,8 +193,15 @@ def test_a_host_answering_with_another_key_gets_no_transfer(
     assert f"{name}: transfers go through paramiko (ssh: Host key verification failed.)" in (
         run.stderr
     )
-    impostor_saw = impostor.exec("journalctl -u ssh --no-pager")
-    assert "[preauth]" in impostor_saw and "Accepted" not in impostor_saw, impostor_saw
+
+    # By identifier, not by unit: journald names the unit from the sender's /proc entry, gone
+    # when the connection's sshd logged its last line and exited before journald read it.
+    def impostor_saw() -> str:
+        return impostor.exec("journalctl -t sshd --no-pager")
+
+    wait_for("the impostor's sshd to log the refused connection",
+             lambda: "[preauth]" in impostor_saw(), timeout=30)  # fmt: skip
+    assert "Accepted" not in impostor_saw()
     (fetched,) = backups_in(tmp_path / "fetched")
     assert verify(fetched)["db_name"] == "dfr"
 

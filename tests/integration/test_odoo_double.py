@@ -17,10 +17,9 @@ import socket
 import struct
 import subprocess
 import tempfile
-import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import pytest
 
 from tests.harness.docker_cli import LABEL, docker
 from tests.harness.images import _build, base_image, odoo_double_image
+from tests.harness.waiting import wait_for
 
 RUN = uuid.uuid4().hex[:8]
 LABELS = ["--label", LABEL, "--label", f"{LABEL}.run={RUN}"]
@@ -125,15 +125,6 @@ class Bed:
 
     def port(self, container: str, port: int) -> int:
         return int(docker("port", container, f"{port}/tcp").splitlines()[0].rsplit(":", 1)[1])
-
-
-def wait_for(what: str, check: Callable[[], object], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def logs(container: str) -> str:
@@ -469,8 +460,6 @@ def test_db_dump_and_load_use_odoos_zip_format(bed: Bed):
 
 
 def test_sigterm_stops_gracefully(bed: Bed):
-    started = time.monotonic()
-    docker("stop", "-t", "10", bed.prefork)
-    assert time.monotonic() - started < 5
+    docker("stop", "-t", "10", bed.prefork)  # not stopped in 10 s: killed, exit code 137
     assert docker("inspect", "-f", "{{.State.ExitCode}}", bed.prefork) == "0"
     assert "Initiating shutdown" in logs(bed.prefork)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import pytest
 
 from tests.harness.docker_cli import LABEL, DockerError, docker
 from tests.harness.images import nginx_image, postgres_image
+from tests.harness.waiting import wait_for
 
 PG_USER, PG_DB, PG_PASSWORD = "dfr", "app", "s3cret with spaces"
 # Sourced (not executable), like the official image does with such scripts: it sees the env.
@@ -59,15 +59,6 @@ def image_config(ref: str) -> dict:
     return json.loads(docker("image", "inspect", "-f", "{{json .Config}}", ref))
 
 
-def wait_for(check, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def pg_ready_over_tcp(container: str) -> bool:
     # Over TCP: during init the temporary server listens on the socket only.
     out = docker("exec", container, "pg_isready", "-h", "127.0.0.1", "-U", PG_USER, check=False)
@@ -106,7 +97,7 @@ def test_postgres_standin_initialises_serves_dumps_and_keeps_existing_data(
                "-v", f"{secret}:/run/secrets/pg_password:ro",
                "-v", f"{initdb}:/docker-entrypoint-initdb.d:ro",
                "-v", f"{volume}:/var/lib/postgresql/data", image)  # fmt: skip
-        wait_for(lambda: pg_ready_over_tcp(server), "PostgreSQL to accept TCP connections")
+        wait_for("PostgreSQL to accept TCP connections", lambda: pg_ready_over_tcp(server))
 
     # A client in its own container, as Odoo would be: TCP, scram-sha-256 with the password.
     client = f"{run.tag}-client"
@@ -220,7 +211,7 @@ def test_nginx_standin_checks_and_serves_conf_d_and_templates(tmp_path: Path, ru
         except OSError:
             return False
 
-    wait_for(answers, "nginx to serve the conf.d site", timeout=30)
+    wait_for("nginx to serve the conf.d site", answers, timeout=30)
     assert get(8080) == "<h1>standin</h1>\n"
     assert get(8081) == "hello world via 127.0.0.1\n"  # $host is nginx's, not envsubst's
     assert "Welcome to nginx!" in get(80)  # the official default server
