@@ -34,7 +34,12 @@ for arg in "$@"; do
   case "$arg" in
     --neutralize) neutralize=yes ;;
     --drop-old) drop_old=yes ;;
-    --upload=[0-9]*) upload_bytes=${arg#--upload=} ;;
+    --upload=*)
+      upload_bytes=${arg#--upload=}
+      case "$upload_bytes" in
+        "" | *[!0-9]*) fail "--upload=BYTES takes a number of bytes, not '$upload_bytes'" ;;
+      esac
+      ;;
     --filestore-on-stdin) filestore_on_stdin=yes ;;
     *) fail "unknown option $arg; usage: $usage" ;;
   esac

@@ -681,3 +681,21 @@ def test_one_restore_at_a_time_and_uploads_left_behind_are_removed(prod, good_ba
     assert host.exec("ls -A /var/backups/dfr/prod/incoming") == ""
     assert psql(host, "SELECT count(*) FROM pg_database WHERE datname ~ '^dfr_(old|restore)_'",
                 db="postgres") == "0"  # fmt: skip
+
+
+@pytest.mark.parametrize("size", ["5x", "", "-1"])
+def test_an_upload_size_that_is_not_a_number_is_refused_before_anything_arrives(prod, size):
+    """dfr-restore --upload=BYTES reads exactly BYTES from its stdin: anything but a number is
+    refused in one line before the lock is taken or anything of incoming/ is touched."""
+    host = prod[0]
+    incoming = "/var/backups/dfr/prod/incoming"
+    host.exec(f"mkdir -p {incoming}/kept.dfrbak && echo data >{incoming}/kept.dfrbak/part")
+    try:
+        out = host.exec(f"/opt/dfr/prod/bin/dfr-restore incoming/x.dfrbak --upload={size} "
+                        "</dev/null 2>&1; echo exit=$?")  # fmt: skip
+        assert f"ERROR: --upload=BYTES takes a number of bytes, not '{size}'" in out, out
+        assert out.endswith("exit=1"), out
+        assert host.exec(f"ls -A {incoming}") == "kept.dfrbak"
+        assert host.exec(f"cat {incoming}/kept.dfrbak/part") == "data"
+    finally:
+        host.exec(f"rm -rf {incoming}/kept.dfrbak")
