@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tests.harness.docker_cli import LABEL, DockerError, docker
 from tests.harness.keys import new_key_pair
+from tests.harness.waiting import wait_for
 
 SSH_USER = "dfr"
 # Flags that give systemd and a nested Docker engine what they need without --privileged
@@ -143,16 +144,14 @@ class HostPool:
 
     @staticmethod
     def _wait_for_ssh(host: TargetHost, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def sends_banner() -> bool:
             try:
                 with socket.create_connection((host.address, 22), timeout=2) as sock:
-                    if sock.recv(4).startswith(b"SSH-"):
-                        return
+                    return sock.recv(4).startswith(b"SSH-")
             except OSError:
-                pass
-            time.sleep(0.5)
-        raise TimeoutError(f"{host.name} ({host.address}): no SSH banner within {timeout:.0f}s")
+                return False
+
+        wait_for(f"an SSH banner from {host.name} ({host.address})", sends_banner, timeout)
 
     def inventory(
         self, hosts: list[TargetHost] | None = None, extra: dict | None = None, name: str = ""
