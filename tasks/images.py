@@ -8,6 +8,7 @@ and a changed one always is. Base images come from the registry or, with
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,9 +107,13 @@ def _saved_image(ref: str) -> Path:
     if not archive.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         logger.info(f"saving {ref} to {archive} for upload")
-        partial = archive.with_suffix(".partial")
-        subprocess.run(["docker", "save", "-o", str(partial), ref], check=True)
-        partial.rename(archive)
+        # Per process: two runs saving the same image at once each rename a whole archive.
+        partial = archive.with_name(f"{archive.name}.{os.getpid()}.partial")
+        try:
+            subprocess.run(["docker", "save", "-o", str(partial), ref], check=True)
+            partial.rename(archive)
+        finally:
+            partial.unlink(missing_ok=True)
     return archive
 
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 LABEL = "dfr-test"  # every object the harness creates carries this label
+
+
+def owner_labels(run: str) -> list[str]:
+    """Labels of an object of run ``run``: found by label, by run, and by the process that owns
+    it, so that a parallel worker's clean-up of interrupted runs leaves it alone."""
+    owner = f"{LABEL}.pid={os.getpid()}"
+    return ["--label", LABEL, "--label", f"{LABEL}.run={run}", "--label", owner]
 
 
 class DockerError(RuntimeError):

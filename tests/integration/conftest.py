@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,13 @@ import testinfra
 from tasks.docker_settings import file_sha256
 from tests.harness.docker_cli import engine_answers
 from tests.harness.hosts import HostPool, TargetHost, remove_leftovers
-from tests.harness.images import COMPOSE_BINARY, nginx_image, odoo_double_image, postgres_image
+from tests.harness.images import (
+    COMPOSE_BINARY,
+    nginx_image,
+    odoo_double_image,
+    postgres_image,
+    remove_build_leftovers,
+)
 
 NO_ENGINE = (
     "no Docker engine answers (docker info failed): start one with 'dockerd &' "
@@ -28,6 +34,7 @@ def docker_engine() -> None:
 @pytest.fixture(scope="session")
 def pool(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) -> Iterator[HostPool]:
     remove_leftovers()
+    remove_build_leftovers()
     hosts = HostPool(tmp_path_factory.mktemp("hosts"))
     yield hosts
     hosts.close()
@@ -80,19 +87,6 @@ def group_data_file(inventory: Path, content: str) -> Path:
 
 
 @pytest.fixture
-def docker_image_on(pool: HostPool):
+def docker_image_on() -> Callable[[TargetHost, str], None]:
     """Load an image of this machine into a target's engine (there is no registry to pull from)."""
-
-    def load(target: TargetHost, image: str) -> None:
-        import subprocess
-
-        save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
-        subprocess.run(
-            ["docker", "exec", "-i", target.container, "docker", "load", "-q"],
-            stdin=save.stdout,
-            check=True,
-            capture_output=True,
-        )
-        assert save.wait() == 0
-
-    return load
+    return TargetHost.load_image

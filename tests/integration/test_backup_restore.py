@@ -69,6 +69,7 @@ def backup_file(backup_run, backup_dir) -> Path:
     return archive
 
 
+@pytest.mark.smoke
 def test_backup_holds_database_filestore_and_a_manifest(backup_file, prod, original):
     assert backup_file.stat().st_mode & 0o777 == 0o600
     with tarfile.open(backup_file) as tar:
@@ -206,6 +207,7 @@ def test_a_host_answering_with_another_key_gets_no_transfer(
     assert verify(fetched)["db_name"] == "dfr"
 
 
+@pytest.mark.smoke
 def test_round_trip_restores_every_table_and_file_byte_for_byte(prod, original, backup_file):
     host, inventory = prod
     damage(host)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.harness.docker_cli import LABEL, docker
 from tests.harness.hosts import HostPool, container_cgroup_dirs, leftovers, remove_leftovers
 from tests.harness.images import base_image, docker_ready_image
@@ -9,19 +11,25 @@ from tests.integration.conftest import ssh_host
 
 
 def test_teardown_leaves_no_container_volume_network_or_cgroup(tmp_path, docker_image_on):
-    cgroups_before = container_cgroup_dirs()
     pool = HostPool(tmp_path)
     (host,) = pool.start(docker_ready_image(), prefix="teardown")
     infra = ssh_host(host)
     assert infra.check_output("id -un") == "root"  # sudo works for the SSH user
     docker_image_on(host, base_image())
-    infra.check_output("docker run -d --name nested %s sleep 300", base_image())
-    assert len(container_cgroup_dirs() - cgroups_before) >= 2  # the host and its nested container
+    nested = infra.check_output("docker run -d --name nested %s sleep 300", base_image())
+    # Only this pool's cgroups count: other test workers start and stop hosts meanwhile.
+    ours = {docker("inspect", "-f", "{{.Id}}", host.container), nested}
+    assert ours <= cgroup_owners()  # the host and its nested container
 
     pool.close()
 
     assert leftovers(pool.run_id) == {"containers": [], "volumes": [], "networks": []}
-    assert container_cgroup_dirs() - cgroups_before == set()
+    assert ours & cgroup_owners() == set()
+
+
+def cgroup_owners() -> set[str]:
+    """Container IDs that have a cgroup directory on this machine."""
+    return {Path(directory).name for directory in container_cgroup_dirs()}
 
 
 def test_leftovers_of_an_interrupted_run_are_removed_by_label(pool: HostPool):

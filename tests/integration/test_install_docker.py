@@ -33,6 +33,7 @@ def first_run(inventory) -> PyinfraRun:
     return run
 
 
+@pytest.mark.smoke
 def test_first_run_installs_without_errors(first_run: PyinfraRun, target: TargetHost):
     assert first_run.errors() == []
     assert any("docker.io" in name for name in first_run.changed(target.name))
@@ -63,6 +64,7 @@ def test_docker_runs_a_local_image_inside_the_host(first_run, target, docker_ima
     assert out.startswith("12.")
 
 
+@pytest.mark.smoke
 def test_second_run_changes_nothing(first_run, inventory, target):
     again = pyinfra(inventory, DEPLOY)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.docker_cli import LABEL, docker
+from tests.harness.docker_cli import docker, owner_labels
 from tests.harness.images import _build, base_image, odoo_double_image
 from tests.harness.waiting import wait_for
 
 RUN = uuid.uuid4().hex[:8]
-LABELS = ["--label", LABEL, "--label", f"{LABEL}.run={RUN}"]
+LABELS = owner_labels(RUN)
 DISABLED = "The database manager has been disabled by the administrator"
 MASTER = "not-the-default-master"
 WEB_CONF = f"""[options]

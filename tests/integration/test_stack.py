@@ -70,6 +70,7 @@ def test_three_containers_are_healthy(first_run, target):
         assert "(healthy)" in container["status"], (name, container)
 
 
+@pytest.mark.smoke
 def test_https_answers_health_through_nginx(first_run, target, domain):
     reply = curl(target, domain, f"https://{domain}/web/health", "-i")
     assert reply.returncode == 0, reply.stderr
@@ -78,6 +79,7 @@ def test_https_answers_health_through_nginx(first_run, target, domain):
     assert re.search(r"(?i)strict-transport-security: max-age=31536000", reply.stdout)
 
 
+@pytest.mark.smoke
 def test_tls_is_the_operators_certificate_and_at_least_1_2(first_run, target, domain):
     reply = curl(target, domain, f"https://{domain}/web/health", "-v", "--tls-max", "1.1")
     assert reply.returncode != 0  # TLS 1.0/1.1 refused
@@ -105,6 +107,7 @@ def test_websocket_upgrades_through_nginx_to_the_gevent_port(first_run, target, 
     assert reply.stdout.startswith("HTTP/1.1 101"), reply.stdout[:300] + reply.stderr
 
 
+@pytest.mark.smoke
 def test_database_manager_is_refused(first_run, target, domain):
     reply = curl(target, domain, f"https://{domain}/web/database/manager", "-o", "/dev/null",
                  "-w", "%{http_code}")  # fmt: skip
@@ -146,6 +149,7 @@ def test_no_secret_in_containers_or_pyinfra_output(first_run, target):
         assert secret not in first_run.output
 
 
+@pytest.mark.smoke
 def test_second_run_changes_nothing(first_run, inventory, target):
     again = pyinfra(inventory, "deploy.py")
     assert again.returncode == 0, again.stderr[-3000:]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.docker_cli import LABEL, DockerError, docker
+from tests.harness.docker_cli import LABEL, DockerError, docker, owner_labels
 from tests.harness.images import nginx_image, postgres_image
 from tests.harness.waiting import wait_for
 
@@ -34,7 +34,7 @@ class Run:
 
     @property
     def labels(self) -> list[str]:
-        return ["--label", LABEL, "--label", f"{LABEL}.run={self.tag}"]
+        return owner_labels(self.tag)
 
 
 @pytest.fixture

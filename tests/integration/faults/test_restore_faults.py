@@ -1,0 +1,326 @@
+"""Restores under bad input and faults: one clear line, nothing changed or lost; the previous
+state kept until the new one is proven."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from tests.harness.pyinfra_run import PROJECT, PYINFRA, pyinfra
+from tests.integration.backups import backups_in
+from tests.integration.faults.bed import (
+    ODOO_STATUS,
+    cut_ssh,
+    ends,
+    flipped,
+    live_state,
+    rebuilt,
+    refused,
+    restore,
+    sha,
+    while_running,
+    with_a_large_file,
+)
+from tests.integration.stack import psql
+
+
+def test_backup_file_missing(prod, state):
+    refused(
+        pyinfra(prod[1], "tasks/restore.py", data={"confirm": "prod"}),
+        "backup_file is not set: add --data backup_file=PATH",
+    )
+
+
+def test_backup_file_not_found(prod, state, tmp_path):
+    refused(restore(prod, tmp_path / "nope.dfrbak"), "not found")
+
+
+def test_not_a_backup(prod, state, tmp_path):
+    junk = tmp_path / "junk.dfrbak"
+    junk.write_bytes(b"this is not a backup\n" * 1000)
+    refused(restore(prod, junk), "is not a backup")
+
+
+def test_truncated_backup(prod, state, good_backup, tmp_path):
+    cut = tmp_path / "cut.dfrbak"
+    cut.write_bytes(good_backup.read_bytes()[: good_backup.stat().st_size // 2])
+    refused(restore(prod, cut), "is truncated")
+
+
+def test_part_whose_sha256_does_not_match(prod, state, good_backup, tmp_path):
+    bad = flipped(good_backup, tmp_path / "flipped.dfrbak", "database/toc.dat")
+    refused(restore(prod, bad), "database/toc.dat does not match its sha256")
+    assert prod[0].exec("ls -A /var/backups/dfr/prod/incoming") == ""  # nothing uploaded
+
+
+def test_filestore_whose_sha256_does_not_match_is_refused_on_the_host_before_the_swap(
+    prod, state, good_backup, tmp_path
+):
+    """The filestore part is hashed where it arrives, as it is unpacked: one line all the same."""
+    bad = flipped(good_backup, tmp_path / "flipped.dfrbak", "filestore.tar")
+    run = restore(prod, bad)
+    assert run.returncode != 0
+    assert "filestore.tar does not match its sha256 in the manifest" in run.stderr
+    assert "the live database and filestore were not touched" in run.stderr
+    assert "Traceback" not in run.output
+    assert prod[0].exec("ls -A /var/backups/dfr/prod/incoming") == ""
+
+
+def test_manifest_from_another_odoo_major(prod, state, good_backup, tmp_path):
+    def older(name, data, manifest):
+        manifest["major_version"] = "17.0"
+        return data
+
+    bad = rebuilt(good_backup, tmp_path / "odoo17.dfrbak", older)
+    refused(restore(prod, bad), "was made by Odoo 17.0, this stack runs Odoo 18.0")
+
+
+def test_production_restore_without_confirmation(prod, state, good_backup):
+    run = pyinfra(prod[1], "tasks/restore.py", data={"backup_file": good_backup})
+    refused(run, "add --data confirm=prod to go ahead")
+
+
+def test_not_enough_free_disk_on_the_host(prod, state, good_backup):
+    host = prod[0]
+    host.exec(
+        "mkdir -p /mnt/small && mount -t tmpfs -o size=1m tmpfs /mnt/small && "
+        "mount --bind /mnt/small /var/backups/dfr/prod"
+    )
+    try:
+        refused(restore(prod, good_backup), "free some space first")
+    finally:
+        host.exec("umount /var/backups/dfr/prod; umount /mnt/small")
+
+
+def test_dry_run_of_a_restore_shows_its_plan_and_touches_nothing(
+    prod, state, good_backup, tmp_path
+):
+    elsewhere = tmp_path / "from-elsewhere.dfrbak"  # a name the host keeps no copy of
+    shutil.copyfile(good_backup, elsewhere)
+    preview = pyinfra(
+        prod[1], "tasks/restore.py", "--dry", execute=False, json_output=False,
+        data={"backup_file": elsewhere, "confirm": "prod"},
+    )  # fmt: skip
+    assert preview.returncode == 0, preview.stderr[-3000:]
+    assert "Upload from-elsewhere.dfrbak" in preview.output
+    assert "and restore it into a new database as it arrives" in preview.output
+    assert prod[0].exec("ls -A /var/backups/dfr/prod/incoming") == ""
+
+
+def test_pg_restore_failing_half_way_leaves_the_live_database(prod, state, good_backup, tmp_path):
+    def corrupt(name, data, manifest):
+        if name.startswith("database/") and name.endswith(".dat.zst") and len(data) > 1000:
+            data = data[: len(data) // 2] + b"\0" * (len(data) - len(data) // 2)
+            manifest["files"][name] = {"size": len(data), "sha256": sha(data)}
+        return data
+
+    bad = rebuilt(good_backup, tmp_path / "corrupt.dfrbak", corrupt)
+    run = restore(prod, bad)
+    assert run.returncode != 0
+    assert "the live database and filestore were not touched" in run.stderr
+    assert "Traceback" not in run.output
+    assert "dfr_restore_" not in psql(
+        prod[0], "SELECT string_agg(datname, ',') FROM pg_database", db="postgres"
+    )
+
+
+def test_ssh_cut_during_restore_upload(prod, state, good_backup, tmp_path):
+    elsewhere = tmp_path / "from-elsewhere.dfrbak"  # not a copy the host keeps: uploaded
+    elsewhere.write_bytes(good_backup.read_bytes())
+    run = while_running(
+        prod,
+        ["tasks/restore.py", "--data", f"backup_file={elsewhere}", "--data", "confirm=prod"],
+        "incoming/",
+        cut_ssh("tar -x --no-same-owner -C /var/backups"),
+    )
+    assert run.returncode != 0
+    # Nothing of the upload (its sudo, shell, dd and tar) runs on without its operator.
+    ends(prod[0], "dfr-restore", within=60, context=run.stderr)
+    complete = prod[0].exec("ls /var/backups/dfr/prod/incoming | grep -v partial || true")
+    assert complete == ""
+
+
+def test_ssh_cut_while_the_uploaded_filestore_arrives_during_the_restore(
+    prod, state, good_backup, tmp_path
+):
+    """The database part is up and the host's restore is unpacking the filestore as it
+    arrives when the connection drops: the restore, left without its operator and with a
+    truncated filestore, still cleans up (the state fixture checks the rest)."""
+    host = prod[0]
+    elsewhere = rebuilt(good_backup, tmp_path / "from-elsewhere.dfrbak", with_a_large_file)
+    filestore_tar = "tar -x --no-same-owner -C /var/lib/docker/volumes"
+    run = while_running(
+        prod,
+        ["tasks/restore.py", "--data", f"backup_file={elsewhere}", "--data", "confirm=prod"],
+        filestore_tar,
+        cut_ssh(filestore_tar),
+    )
+    assert run.returncode != 0
+    ends(host, "dfr-restore", within=60, context=run.stderr)
+    assert host.exec("ls -A /var/backups/dfr/prod/incoming") == ""
+
+
+def test_ssh_cut_once_the_upload_is_done_lets_the_host_finish_the_restore(prod, tmp_path):
+    """The whole backup has arrived and pg_restore runs when the connection drops: the restore
+    goes on without its operator, swaps the backup in and brings Odoo up healthy on it."""
+    host = prod[0]
+    # No copy on the host: its retention would prune the module's good_backup's copy.
+    made = pyinfra(
+        prod[1], "tasks/backup.py",
+        data={"backup_dir": tmp_path / "made", "backup_keep_on_host": "false"},
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr[-3000:]
+    (backup,) = backups_in(tmp_path / "made")
+    backed_up = live_state(host)
+    psql(host, "UPDATE farmer SET name = 'changed after the backup'")
+    elsewhere = tmp_path / "from-elsewhere.dfrbak"  # not the host's copy: uploaded
+    shutil.copyfile(backup, elsewhere)
+    filestore_tar = "'[t]ar -x --no-same-owner -C /var/lib/docker/volumes'"
+    run = while_running(
+        prod,
+        ["tasks/restore.py", "--data", f"backup_file={elsewhere}", "--data", "confirm=prod"],
+        "pg_restore -U",
+        f"sleep 0.3; while pgrep -f {filestore_tar} >/dev/null; do sleep 0.01; done; "
+        "pkill -f '[s]shd: dfr'",
+    )
+    assert run.returncode != 0  # the operator's run lost its host
+    ends(host, "dfr-restore", within=120, context=run.stderr)
+    # Docker's own healthcheck runs every 10 s: until its first run it says "starting".
+    host.exec(f"for i in $(seq 1 60); do {ODOO_STATUS} | grep -q '(healthy)' && exit 0; "
+              "sleep 1; done; exit 1")  # fmt: skip
+    after = live_state(host)
+    databases = set(after.pop("databases").split(",")) - set(backed_up.pop("databases").split(","))
+    assert after.pop("host backups").split() == backed_up.pop("host backups").split()
+    assert after == backed_up  # the backup's data, served by a healthy Odoo
+    (previous,) = databases  # the data from before the restore, kept
+    assert previous.startswith("dfr_old_")
+    assert psql(host, "SELECT DISTINCT name FROM farmer", db=previous) == "changed after the backup"
+    assert host.exec("ls -A /var/backups/dfr/prod/incoming") == ""
+    psql(host, f'DROP DATABASE "{previous}"', db="postgres")
+    host.exec(f"rm -rf /var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore/{previous}")
+
+
+def test_host_copy_that_rotted_is_refused_before_the_swap(prod, state, good_backup):
+    host = prod[0]
+    part = f"/var/backups/dfr/prod/{good_backup.name}/filestore.tar"
+    host.exec(f"cp {part} /tmp/part.good && printf x | dd of={part} bs=1 seek=1000 "
+              "conv=notrunc status=none")  # fmt: skip
+    try:
+        run = restore(prod, good_backup)
+        assert run.returncode != 0
+        assert "from the copy the host kept of it" in run.output
+        assert "filestore.tar does not match its sha256 in the manifest" in run.stderr
+        assert "the live database and filestore were not touched" in run.stderr
+    finally:
+        host.exec(f"cp /tmp/part.good {part}")
+
+
+def test_odoo_failing_on_the_restored_data_puts_the_previous_state_back(prod, tmp_path):
+    """A backup on which Odoo does not come up (the test double's boot-failure hook travels in
+    its filestore): the restore must undo the swap and leave Odoo serving the previous data."""
+    host = prod[0]
+    filestore = "/var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore"
+    marker = f"{filestore}/dfr/.dfr-test-double-fails-to-boot"
+    host.exec(f"touch {marker}")
+    try:
+        made = pyinfra(prod[1], "tasks/backup.py", data={"backup_dir": tmp_path})
+    finally:
+        host.exec(f"rm -f {marker}")
+    assert made.returncode == 0, made.stderr[-3000:]
+    (broken,) = backups_in(tmp_path)
+    psql(host, "UPDATE farmer SET name = 'changed after the backup'")  # what must come back
+    before = live_state(host)
+
+    run = restore(prod, broken, restore_health_timeout=10)
+    assert run.returncode != 0
+    assert "Odoo did not come up healthy on the restored data" in run.stderr
+    assert "restore rolled back" in run.stderr
+    after = live_state(host)
+    databases = set(after.pop("databases").split(",")) - set(before.pop("databases").split(","))
+    assert after == before  # the previous data and filestore, served by a healthy Odoo
+    (restored,) = databases  # the restored copy, kept for inspection
+    assert restored.startswith("dfr_restore_")
+    psql(host, f'DROP DATABASE "{restored}"', db="postgres")
+    host.exec(f"rm -rf {filestore}/{restored} /var/backups/dfr/prod/{broken.name}")
+
+
+def test_restore_while_an_odoo_one_off_container_runs(prod, good_backup):
+    """An operator's `docker compose run odoo …` (a shell, say) carries Odoo's service label:
+    the restore stops, swaps and health-checks the service's container, and leaves that one be."""
+    host = prod[0]
+    one_off = "dfr-prod-odoo-operator-shell"
+    host.exec(f"cd /opt/dfr/prod && docker compose -p dfr-prod run -d --no-deps --name {one_off} "
+              "odoo sleep 600 >/dev/null")  # fmt: skip
+    psql(host, "UPDATE farmer SET name = 'changed after the backup'")  # what the restore undoes
+    try:
+        run = restore(prod, good_backup, restore_health_timeout=30)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert host.exec(f"docker inspect -f '{{{{.State.Running}}}}' {one_off}") == "true"
+    finally:
+        host.exec(f"docker rm -f {one_off} >/dev/null")
+    assert psql(host, "SELECT count(*) FROM farmer WHERE name = 'changed after the backup'") == "0"
+    (old,) = psql(host, "SELECT datname FROM pg_database WHERE datname LIKE 'dfr_old_%'",
+                  db="postgres").split()  # fmt: skip
+    psql(host, f'DROP DATABASE "{old}"', db="postgres")
+    host.exec(f"rm -rf /var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore/{old}")
+
+
+def test_one_restore_at_a_time_and_uploads_left_behind_are_removed(prod, good_backup, tmp_path):
+    """A second restore while one runs is refused in one line before anything of it is
+    uploaded, even of a backup of the same name (whose upload would replace the first's); the
+    first completes, and removes what an earlier upload cut short left in incoming/."""
+    host = prod[0]
+    left = "/var/backups/dfr/prod/incoming/cut-short.dfrbak.partial"  # as a cut upload leaves it
+    host.exec(f"mkdir -p {left}/database && head -c 1048576 /dev/urandom >{left}/database/1.dat")
+    first, second = tmp_path / "1" / "b.dfrbak", tmp_path / "2" / "b.dfrbak"  # uploaded, both
+    for copy in first, second:
+        copy.parent.mkdir()
+        shutil.copyfile(good_backup, copy)
+    restoring = subprocess.Popen(
+        [str(PYINFRA), "-y", str(prod[1]), "tasks/restore.py", "--data", f"backup_file={first}",
+         "--data", "confirm=prod", "--data", "drop_old=true"],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        # The first stays busy meanwhile: frozen as soon as its pg_restore runs.
+        host.exec("for i in $(seq 1 6000); do pkill -STOP -f '^pg_restore -U' && exit 0; "
+                  "sleep 0.01; done; exit 1")  # fmt: skip
+        try:
+            refused = restore(prod, second)
+        finally:
+            host.exec("pkill -CONT -f '^pg_restore -U'")
+    finally:
+        _, stderr = restoring.communicate(timeout=600)
+    assert restoring.returncode == 0, stderr[-3000:]  # Odoo healthy through nginx on it
+    assert refused.returncode != 0
+    assert (
+        "ERROR: another restore is running on this host: run this one once it has ended"
+        in refused.stderr
+    ), refused.stderr[-3000:]
+    assert (
+        "removing incoming/cut-short.dfrbak.partial, left by an upload or restore that never "
+        "finished" in stderr
+    )
+    assert host.exec("ls -A /var/backups/dfr/prod/incoming") == ""
+    assert psql(host, "SELECT count(*) FROM pg_database WHERE datname ~ '^dfr_(old|restore)_'",
+                db="postgres") == "0"  # fmt: skip
+
+
+@pytest.mark.parametrize("size", ["5x", "", "-1"])
+def test_an_upload_size_that_is_not_a_number_is_refused_before_anything_arrives(prod, size):
+    """dfr-restore --upload=BYTES reads exactly BYTES from its stdin: anything but a number is
+    refused in one line before the lock is taken or anything of incoming/ is touched."""
+    host = prod[0]
+    incoming = "/var/backups/dfr/prod/incoming"
+    host.exec(f"mkdir -p {incoming}/kept.dfrbak && echo data >{incoming}/kept.dfrbak/part")
+    try:
+        out = host.exec(f"/opt/dfr/prod/bin/dfr-restore incoming/x.dfrbak --upload={size} "
+                        "</dev/null 2>&1; echo exit=$?")  # fmt: skip
+        assert f"ERROR: --upload=BYTES takes a number of bytes, not '{size}'" in out, out
+        assert out.endswith("exit=1"), out
+        assert host.exec(f"ls -A {incoming}") == "kept.dfrbak"
+        assert host.exec(f"cat {incoming}/kept.dfrbak/part") == "data"
+    finally:
+        host.exec(f"rm -rf {incoming}/kept.dfrbak")
