@@ -9,23 +9,33 @@ READY   := $(VENV)/.installed
 ENV     ?= dev
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test lint build_odoo build_postgres build_nginx build_all_images \
+.PHONY: help dev test test-fast preflight lint build_odoo build_postgres build_nginx build_all_images \
         deploy_dev deploy_staging deploy_production backup_db_prod fetch_backup_prod restore_db_staging \
         promote_prod_to_staging
 
 $(READY): requirements.txt requirements-dev.txt constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "make: dfr-deploy needs Python >= 3.11 as $(PYTHON): install it, or run make PYTHON=python3.11 ..." >&2; exit 1; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+	  echo "make: $(PYTHON) has no venv module: install python3-venv (Debian, Ubuntu) and run make again" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 help: ## List the targets
-	@grep -E '^[a-z_]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
+	@grep -E '^[a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-24s %s\n", $$1, $$2}'
 
 dev: $(READY) ## Deploy the stack on this machine (dev inventory, zero configuration)
 	$(PYINFRA) -y inventories/dev.py deploy.py
 
-test: $(READY) ## Lint, then unit tests, then integration tests (needs a Docker engine)
+test: preflight $(READY) ## Lint, unit, then integration tests (needs a Docker engine; see README)
 	tests/run.sh
+
+test-fast: preflight $(READY) ## Lint, unit and the smoke integration tests: the edit-test loop
+	tests/run.sh fast
+
+preflight: ## Say in one line each what make test needs and this machine lacks
+	@PYTHON=$(PYTHON) tests/preflight.sh
 
 lint: $(READY) ## ruff, shellcheck and hadolint only
 	tests/lint.sh

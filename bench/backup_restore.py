@@ -1,6 +1,6 @@
 """Backup and restore of the whole instance (database + filestore), ours against the others.
 
-    cd /work/main && .venv/bin/python -m bench.backup_restore [--scale S] [--runs N]
+    .venv/bin/python -m bench.backup_restore [--scale S] [--runs N]
 
 On one production-like target host (the harness's docker-ready Debian 12, the prod stack
 deployed with deploy.py, stand-in base images uploaded), loads the Odoo-like dataset of
@@ -753,7 +753,7 @@ def report(
     lines = [
         HEADING,
         "",
-        f"Command: `cd /work/main && .venv/bin/python -m bench.backup_restore --scale "
+        f"Command: `.venv/bin/python -m bench.backup_restore --scale "
         f"{ds.scale:g}{f' --runs {runs}' if runs > 1 else ''}` ({context['when']}, "
         f"{runs} run{'s' if runs > 1 else ''}{', medians' if runs > 1 else ''}).",
         "",

@@ -1,7 +1,7 @@
 """The Odoo-like dataset of ``bench/backup_restore.py``, and access to the stack that holds it.
 
 Deterministic (seed 42, Python's ``random`` and PostgreSQL's own pgbench generator) and scaled
-by ``scale`` (1.0 = the reference of /work/shared/reference/backup-practice.md B.3: a ~2.3 GB
+by ``scale`` (1.0 = the reference size of the backup-practice notes, section B.3: a ~2.3 GB
 database and a ~1.07 GB filestore):
 
 * ``pgbench_*`` (``pgbench -i -s 100·scale``, server-side generation): narrow numeric tables,

@@ -53,11 +53,11 @@ def test_compose_plugin_checksum_mismatch(pool, target, distro_docker_data):
 def test_unsupported_os(pool, target, distro_docker_data):
     inventory = pool.inventory([target], distro_docker_data)
     target.exec(
-        "cp /etc/os-release /root/os-release && "
+        "cp /etc/os-release /etc/os-release.orig && "
         "sed -i 's/^VERSION_ID=.*/VERSION_ID=\"10\"/' /etc/os-release"
     )
     try:
         run = pyinfra(inventory, DEPLOY)
     finally:
-        target.exec("cp /root/os-release /etc/os-release")
+        target.exec("cp /etc/os-release.orig /etc/os-release")
     _assert_refused(run, "runs debian 10, which dfr-deploy does not support", target)
