@@ -7,6 +7,8 @@ BIN     := $(VENV)/bin
 PYINFRA := $(BIN)/pyinfra
 READY   := $(VENV)/.installed
 ENV     ?= dev
+# A make variable as one shell word, whatever it holds (spaces, quotes, $, ;).
+quote    = '$(subst ','\'',$(1))'
 
 .DEFAULT_GOAL := help
 .PHONY: help dev test test-fast preflight lint build_odoo build_postgres build_nginx build_all_images \
@@ -64,11 +66,11 @@ backup_db_prod: $(READY) ## Back up production (database + filestore) into backu
 	$(PYINFRA) -y inventories/prod.py tasks/backup.py
 
 fetch_backup_prod: $(READY) ## Copy a backup production keeps (BACKUP=latest: last night's) into backups/prod/
-	$(PYINFRA) -y inventories/prod.py tasks/backup.py --data fetch=$(or $(BACKUP),latest)
+	$(PYINFRA) -y inventories/prod.py tasks/backup.py --data fetch=$(call quote,$(or $(BACKUP),latest))
 
 restore_db_staging: $(READY) ## Restore BACKUP_FILE=... on staging, neutralized (asks first)
-	@test -n "$(BACKUP_FILE)" || { echo "$@: give the backup, e.g. make $@ BACKUP_FILE=backups/prod/NAME.dfrbak" >&2; exit 2; }
-	$(PYINFRA) inventories/staging.py tasks/restore.py --data backup_file=$(BACKUP_FILE)
+	@test -n $(call quote,$(BACKUP_FILE)) || { echo "$@: give the backup, e.g. make $@ BACKUP_FILE=backups/prod/NAME.dfrbak" >&2; exit 2; }
+	$(PYINFRA) inventories/staging.py tasks/restore.py --data backup_file=$(call quote,$(BACKUP_FILE))
 
 promote_prod_to_staging: $(READY) ## Back up production, restore it on staging, neutralized
 	$(PYINFRA) -y inventories/prod.py tasks/backup.py --data backup_dir=backups/promote
