@@ -12,6 +12,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
+from tasks.admin_login import refuse_default_admin_login
 from tasks.backup_settings import backup_settings
 from tasks.backup_tools import install_backup_tools
 from tasks.compose import compose_up
@@ -81,6 +82,7 @@ def deploy_stack(settings: Settings) -> None:
             ("postgres_password", settings.secrets.postgres_password),
             ("db_password", settings.secrets.db_password),
             ("odoo_secrets.conf", odoo_secrets),
+            ("admin_user_password", settings.secrets.admin_user_password),
         )
     ]
     tls = _tls_files(settings, staging_dir)
@@ -108,7 +110,10 @@ def deploy_stack(settings: Settings) -> None:
                 odoo_memory_limit=_odoo_memory_limit(settings),
                 config_sha={
                     "postgres": _sha(postgres_conf_text),
-                    "odoo": _sha(odoo_conf_text, odoo_secrets),
+                    # A rotated admin user password restarts Odoo, whose entrypoint applies it.
+                    "odoo": _sha(
+                        odoo_conf_text, odoo_secrets, settings.secrets.admin_user_password
+                    ),
                     "nginx": _sha(nginx_conf_text, str(settings.tls)),
                 },
             )
@@ -129,9 +134,19 @@ def deploy_stack(settings: Settings) -> None:
         inputs=[*configs, compose_file, *secrets, *tls],
     )
     check_health_through_nginx(settings, _if=up.did_change)
+    if not settings.is_dev:
+        refuse_default_admin_login(
+            name=f"Check admin/admin is refused at {settings.url}", settings=settings
+        )
     logger.info(
         f"{host.name}: DFR {settings.env} is served at {settings.url} (log in at /web/login)"
     )
+    if settings.is_dev:
+        secrets_file = host.data.get("secrets_file") or f"secrets/{settings.env}.env"
+        logger.info(
+            f"{host.name}: log in as admin with the password DFR_ODOO_ADMIN_USER_PASSWORD "
+            f"in {secrets_file}"
+        )
 
 
 def check_health_through_nginx(settings: Settings, **arguments: Any) -> OperationMeta:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -69,6 +70,23 @@ def curl(
         proc.args, proc.returncode, proc.stdout.decode(errors="replace"),
         proc.stderr.decode(errors="replace"),
     )  # fmt: skip
+
+
+def authenticate(host: TargetHost, domain: str, login: str, password: str) -> dict:
+    """JSON-RPC ``/web/session/authenticate`` from outside, through the host's nginx."""
+    params = {"db": "dfr", "login": login, "password": password}
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "call", "params": params})
+    reply = curl(host, domain, f"https://{domain}/web/session/authenticate",
+                 "-H", "Content-Type: application/json", "--data-binary", "@-",
+                 input=body.encode())  # fmt: skip
+    assert reply.returncode == 0, reply.stderr
+    return json.loads(reply.stdout)
+
+
+def logs_in(host: TargetHost, domain: str, login: str, password: str) -> bool:
+    answer = authenticate(host, domain, login, password)
+    assert "result" in answer or answer["error"]["data"]["name"] == "odoo.exceptions.AccessDenied"
+    return bool(answer.get("result", {}).get("uid"))
 
 
 def psql(host: TargetHost, sql: str, db: str = "dfr", user: str = "postgres") -> str:

@@ -323,6 +323,47 @@ def test_login_page_and_login(bed: Bed):
     assert (status, headers["location"]) == (303, "/odoo")
 
 
+def authenticate(port: int, db: str, login: str, password: str) -> dict:
+    """JSON-RPC /web/session/authenticate, as a client (and the deploy's check) calls it."""
+    params = {"db": db, "login": login, "password": password}
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "call", "params": params}).encode()
+    headers = {"Content-Type": "application/json"}
+    status, _, answer = request(port, "/web/session/authenticate", "POST", headers, body)
+    assert status == 200
+    return json.loads(answer)
+
+
+def shell(bed: Bed, db: str, script: str) -> subprocess.CompletedProcess[str]:
+    """`odoo shell -d db` with ``script`` on stdin, in the running web container."""
+    connection = ("-e", "PGHOST=db", "-e", "PGUSER=odoo", "-e", "PGPASSWORD=odoo")
+    return subprocess.run(
+        ["docker", "exec", "-i", *connection, bed.web, "odoo", "shell", "-d", db],
+        input=script, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_session_authenticate_checks_the_password_the_shell_sets(bed: Bed):
+    port = bed.port(bed.web, 8069)
+    assert authenticate(port, "dfr", "admin", "admin")["result"]["uid"]  # -i base: admin/admin
+    denied = authenticate(port, "dfr", "admin", "not-it")["error"]["data"]
+    assert denied["name"] == "odoo.exceptions.AccessDenied"
+
+    set_password = 'env.ref("base.user_admin").password = "S3t-by-the-shell"\n'
+    uncommitted = shell(bed, "dfr", set_password)
+    assert uncommitted.returncode == 0, uncommitted.stderr
+    assert "result" in authenticate(port, "dfr", "admin", "admin")  # rolled back
+    committed = shell(bed, "dfr", set_password + "env.cr.commit()\n")
+    assert committed.returncode == 0, committed.stderr
+    assert "error" in authenticate(port, "dfr", "admin", "admin")
+    assert authenticate(port, "dfr", "admin", "S3t-by-the-shell")["result"]["username"] == "admin"
+    stored = bed.sql("dfr", "SELECT password FROM res_users WHERE login = 'admin'")
+    assert stored.startswith("$pbkdf2-sha512$600000$")  # hashed, as res.users stores it
+
+    failing = shell(bed, "dfr", 'env.ref("base.no_such_record")\n')
+    assert failing.returncode == 1 and "External ID not found" in failing.stderr
+    assert "error" in authenticate(port, "nosuchdb", "admin", "S3t-by-the-shell")
+
+
 def test_database_manager_is_disabled_with_list_db_false(bed: Bed):
     port = bed.port(bed.web, 8069)
     for page in ("/web/database/manager", "/web/database/selector"):

@@ -14,7 +14,7 @@ from tests.harness.hosts import HostPool, TargetHost
 from tests.harness.images import docker_ready_image
 from tests.harness.pyinfra_run import PyinfraRun, pyinfra
 from tests.integration.conftest import group_data_file, ssh_host
-from tests.integration.stack import WEBSOCKET_HEADERS, curl, psql, stack_inventory
+from tests.integration.stack import WEBSOCKET_HEADERS, curl, logs_in, psql, stack_inventory
 from tests.unit.environments import STRONG
 
 PROJECT = "dfr-prod"
@@ -154,6 +154,51 @@ def test_second_run_changes_nothing(first_run, inventory, target):
     again = pyinfra(inventory, "deploy.py")
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.ops and again.changed() == [] and again.errors() == []
+
+
+@pytest.mark.smoke
+def test_odoos_default_login_is_refused_and_the_configured_one_logs_in(first_run, target, domain):
+    assert not logs_in(target, domain, "admin", "admin")
+    assert logs_in(target, domain, "admin", STRONG["DFR_ODOO_ADMIN_USER_PASSWORD"])
+    assert "admin/admin is refused" in first_run.output  # checked by the deploy itself
+    stored = psql(target, "SELECT password FROM res_users WHERE login = 'admin'")
+    assert stored.startswith("$pbkdf2-sha512$")  # set through the ORM, not written in clear
+    assert STRONG["DFR_ODOO_ADMIN_USER_PASSWORD"] not in first_run.output
+
+
+def test_a_rotated_admin_password_applies_on_redeploy_and_then_nothing_changes(
+    first_run, inventory, target, domain
+):
+    secrets = inventory.parent / "prod.env"
+    old, new = STRONG["DFR_ODOO_ADMIN_USER_PASSWORD"], "Rt7kW2qZ9xN4mB6vC3pL8s"
+    secrets.write_text(secrets.read_text().replace(old, new))
+    try:
+        rotated = pyinfra(inventory, "deploy.py")
+        assert rotated.returncode == 0, rotated.stderr[-3000:]
+        assert logs_in(target, domain, "admin", new)
+        assert not logs_in(target, domain, "admin", old)
+        assert new not in rotated.output
+    finally:
+        secrets.write_text(secrets.read_text().replace(new, old))
+    back = pyinfra(inventory, "deploy.py")
+    assert back.returncode == 0, back.stderr[-3000:]
+    assert logs_in(target, domain, "admin", old)
+    again = pyinfra(inventory, "deploy.py")
+    assert again.returncode == 0 and again.changed() == [], again.changed()
+
+
+def test_a_deploy_fails_in_one_line_while_admin_admin_logs_in(first_run, inventory, target):
+    """A database whose admin password was put back to Odoo's default by hand (or never set,
+    by an older version): the deploy says so and fails."""
+    stored = psql(target, "SELECT password FROM res_users WHERE login = 'admin'")
+    psql(target, "UPDATE res_users SET password = 'admin' WHERE login = 'admin'")
+    try:
+        run = pyinfra(inventory, "deploy.py")
+        assert run.returncode != 0
+        assert "admin/admin logs in to https://" in run.stderr
+        assert "set DFR_ODOO_ADMIN_USER_PASSWORD" in run.stderr
+    finally:
+        psql(target, f"UPDATE res_users SET password = '{stored}' WHERE login = 'admin'")
 
 
 def test_workers_change_is_previewed_then_recreates_only_odoo(first_run, inventory, target):

@@ -30,7 +30,7 @@ def _inventory(pool, target, env, base_images, docker_data, **changes):
 def _weak_secrets(path, value):
     path.write_text(
         f"DFR_DB_PASSWORD=Zq8rT1xv9LmN4bW7kP2sYc\nDFR_POSTGRES_PASSWORD=Hf3Jk9Lq2Wn8Rt5Vy1Bx7M\n"
-        f"DFR_ODOO_ADMIN_PASSWD={value}\n"
+        f"DFR_ODOO_ADMIN_PASSWD={value}\nDFR_ODOO_ADMIN_USER_PASSWORD=uL6nB2vX9cR4tY7wQ3zK8e\n"
     )
     return str(path)
 

@@ -8,9 +8,10 @@ import pytest
 
 from tasks.errors import SettingsError
 from tasks.odoo_options import size_workers
+from tasks.secrets import SECRET_KEYS
 from tasks.settings import load_settings
 from tasks.tls import self_signed_pair
-from tests.unit.environments import HOST_SHAPE, host_data
+from tests.unit.environments import HOST_SHAPE, STRONG, host_data
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
@@ -22,7 +23,7 @@ def test_every_environment_validates(env, tmp_path):
 
 
 def test_dev_secrets_are_generated_once_with_mode_0600(tmp_path, monkeypatch):
-    for key in ("DFR_DB_PASSWORD", "DFR_POSTGRES_PASSWORD", "DFR_ODOO_ADMIN_PASSWD"):
+    for key in SECRET_KEYS:
         monkeypatch.delenv(key, raising=False)
     path = tmp_path / "secrets" / "dev.env"
     first = load_settings(host_data("dev", tmp_path, secrets_file=str(path)))
@@ -65,7 +66,7 @@ def test_unknown_environment(tmp_path):
 
 
 def test_missing_production_secrets_file(tmp_path, monkeypatch):
-    for key in ("DFR_DB_PASSWORD", "DFR_POSTGRES_PASSWORD", "DFR_ODOO_ADMIN_PASSWD"):
+    for key in SECRET_KEYS:
         monkeypatch.delenv(key, raising=False)
     missing = tmp_path / "nowhere.env"
     _refused("prod", tmp_path, f"{missing} (missing)", secrets_file=str(missing))
@@ -79,9 +80,31 @@ def test_missing_production_secrets_file(tmp_path, monkeypatch):
         ("aaaaaaaaaaaaaaaaaaaaaaa", "is too weak"),
     ],
 )
-def test_placeholder_or_weak_admin_password_in_production(tmp_path, monkeypatch, value, message):
-    monkeypatch.setenv("DFR_ODOO_ADMIN_PASSWD", value)
-    _refused("prod", tmp_path, f"DFR_ODOO_ADMIN_PASSWD for prod {message}")
+@pytest.mark.parametrize("key", ["DFR_ODOO_ADMIN_PASSWD", "DFR_ODOO_ADMIN_USER_PASSWORD"])
+def test_placeholder_or_weak_admin_password_in_production(
+    tmp_path, monkeypatch, value, message, key
+):
+    monkeypatch.setenv(key, value)
+    _refused("prod", tmp_path, f"{key} for prod {message}")
+
+
+def test_a_dev_secrets_file_of_an_older_version_gets_the_new_key_and_keeps_the_others(
+    tmp_path, monkeypatch
+):
+    for key in SECRET_KEYS:
+        monkeypatch.delenv(key, raising=False)
+    path = tmp_path / "older" / "dev.env"
+    path.parent.mkdir()
+    old = {k: v for k, v in STRONG.items() if k != "DFR_ODOO_ADMIN_USER_PASSWORD"}
+    path.write_text("".join(f"{k}={v}\n" for k, v in old.items()))
+    path.chmod(0o600)
+    settings = load_settings(host_data("dev", tmp_path, secrets_file=str(path)))
+    assert settings.secrets.db_password == STRONG["DFR_DB_PASSWORD"]
+    assert len(settings.secrets.admin_user_password) >= 32
+    assert path.read_text().startswith("".join(f"{k}={v}\n" for k, v in old.items()))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = load_settings(host_data("dev", tmp_path, secrets_file=str(path)))
+    assert again.secrets.admin_user_password == settings.secrets.admin_user_password
 
 
 def test_production_without_certificate(tmp_path):

@@ -1,4 +1,4 @@
-"""`odoo [command] args`: server (default), neutralize, db, help (odoo18-facts.md 2, 11)."""
+"""`odoo [command] args`: server (default), neutralize, db, shell, help (odoo18-facts.md 2, 11)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import psycopg2
 import psycopg2.errors
 
 from . import config, database, db_context, setup_logging, web
+from . import shell as shell_env
 
 _logger = logging.getLogger("odoo")
 _server = logging.getLogger("odoo.service.server")
@@ -186,6 +187,24 @@ def neutralize(args: list[str]) -> int:
     return 0
 
 
+def shell(args: list[str]) -> int:
+    """With stdin not a terminal, runs the script it holds (odoo/cli/shell.py)."""
+    parser = config.server_parser("odoo shell")
+    parser.add_argument("--shell-interface", dest="shell_interface")
+    conf, _ = _configure(parser, args)
+    _check_postgres_user(conf)
+    names = config.db_names(conf)
+    if sys.stdin.isatty() or not names:
+        sys.exit("odoo shell: the test double runs only a script on stdin against -d DB")
+    try:
+        with db_context(names[0]):
+            shell_env.run_script(conf, names[0], sys.stdin.read())
+    except Exception:
+        _logger.exception("Exception in the shell script")
+        return 1
+    return 0
+
+
 def _db_parser() -> argparse.ArgumentParser:
     """odoo/cli/db.py: the connection flags come BEFORE the subcommand."""
     parser = argparse.ArgumentParser(prog="odoo db")
@@ -261,6 +280,7 @@ HELP = {
     "help": "Display the list of available commands",
     "neutralize": "Neutralize a production database for testing",
     "server": "Start the odoo server (default command)",
+    "shell": "Start odoo in an interactive shell",
 }
 
 
@@ -271,7 +291,13 @@ def help_command(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"server": server, "neutralize": neutralize, "db": db, "help": help_command}
+COMMANDS = {
+    "server": server,
+    "neutralize": neutralize,
+    "db": db,
+    "shell": shell,
+    "help": help_command,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -201,6 +201,7 @@ class App:
             "/web": ("web", self.backend),
             "/web/health": ("web", self.health),
             "/web/login": ("web", self.login),
+            "/web/session/authenticate": ("web", self.authenticate),
             "/web/database/selector": (
                 "web",
                 lambda request, db: self.manager_page(request, False),
@@ -348,6 +349,27 @@ class App:
             manage=manage,
         )
         return Response(200, page.encode(), headers=[cookie])
+
+    def authenticate(self, request: Request, db: str | None) -> Response:
+        """JSON-RPC login (web/controllers/session.py): the session's info, or AccessDenied."""
+        params = json.loads(request.body or b"{}").get("params", {})
+        name, login = params.get("db"), params.get("login")
+
+        def run() -> dict[str, Any]:
+            if not name or name not in self.db_filter([name], request.host):
+                raise database.AccessDenied()
+            with database.cursor(self.conf, name) as cr:
+                cr.execute(
+                    "SELECT id, password FROM res_users WHERE login = %s AND active", (login,)
+                )
+                row = cr.fetchone()
+            if not row or not database.verify_password(params.get("password") or "", row[1]):
+                _logger.info("Login failed for db:%s login:%s", name, login)
+                raise database.AccessDenied()
+            _logger.info("Login successful for db:%s login:%s", name, login)
+            return {"uid": row[0], "db": name, "username": login}
+
+        return self._rpc(request, run)
 
     def manager_page(self, request: Request, manage: bool = True, error: str = "") -> Response:
         """Manager and selector pages; with list_db off they say so (database_manager.qweb)."""
