@@ -78,6 +78,21 @@ odoo_sh() {
   fi
 }
 psql_admin() { docker exec -i -u postgres "$pg" psql -X -v ON_ERROR_STOP=1 -d postgres -tAq "$@"; }
+# psql 17.6 and later have \restrict (server_version_num style: 170006).
+psql_restricts() {
+  local version major minor
+  version=$(docker exec "$pg" psql --version | sed -n 's/^psql (PostgreSQL) \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+  read -r major minor <<<"$version"
+  [ -n "$major" ] && { [ "$major" -gt 17 ] || { [ "$major" = 17 ] && [ "$minor" -ge 6 ]; }; }
+}
+# Without a pg_dump 17.6+ plain dump's own \restrict KEY (in its header, before any SQL) and
+# its \unrestrict KEY: nothing else is taken out, and taking out more never lifts our own.
+without_dump_restrict() {
+  awk '!body && key == "" && /^\\restrict [A-Za-z0-9]+$/ { key = $2; next }
+       !/^(--.*)?$/ { body = 1 }
+       key != "" && $0 == "\\unrestrict " key { next }
+       { print }'
+}
 pg_image=$(docker inspect -f '{{.Config.Image}}' "$pg")
 # The filestores, seen from this host (the volume is compose's, local driver): checks and
 # renames need no container start, which keeps Odoo's stop during the swap short.
@@ -186,9 +201,24 @@ if [ -d "$source/database" ]; then
       --exit-on-error --jobs="$DFR_RESTORE_JOBS" "/backups/$source_name/database"
   }
 else
+  # A plain dump (Odoo's zip) is a psql script from anyone: its meta-commands (\! runs a shell,
+  # \o and \copy write files, \connect …) must not run. It is fed from this host to psql as
+  # the postgres user (not root), in psql 17.6+'s restricted mode under a random key: the dump
+  # cannot leave it, and any meta-command in it fails the restore. pg_dump 17.6+ opens and
+  # closes its own dump with \restrict/\unrestrict KEY: those two lines are taken out.
+  psql_restricts || fail "psql in $pg_image is older than 17.6 and cannot refuse a dump's meta-commands: update the PostgreSQL image, then restore again"
   restore_database() {
-    docker exec -u 0 "$pg" psql -X -q -v ON_ERROR_STOP=1 -U "$DFR_DB_USER" -d "$new_db" \
-      -f "/backups/$source_name/dump.sql" >/dev/null
+    local key
+    key=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+    { printf '\\restrict %s\n' "$key"; without_dump_restrict <"$source/dump.sql"; } |
+      docker exec -i -u postgres "$pg" psql -X -q -v ON_ERROR_STOP=1 -U "$DFR_DB_USER" \
+        -d "$new_db" >/dev/null 2>"$work/psql.err" || {
+      if grep -q 'backslash commands are restricted' "$work/psql.err"; then
+        fail "$source_name: its dump.sql holds a psql meta-command (a backslash command such as \\! or \\o), which a restore refuses: nothing was changed"
+      fi
+      cat "$work/psql.err" >&2
+      return 1
+    }
   }
 fi
 restore_database || { parts_match; fail "restoring the database failed (see above)"; }

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -324,3 +326,52 @@ def test_an_upload_size_that_is_not_a_number_is_refused_before_anything_arrives(
         assert host.exec(f"cat {incoming}/kept.dfrbak/part") == "data"
     finally:
         host.exec(f"rm -rf {incoming}/kept.dfrbak")
+
+
+@pytest.fixture(scope="module")
+def odoo_zip(prod, tmp_path_factory) -> Path:
+    """A zip in the format of Odoo's database manager, made from the production host."""
+    directory = tmp_path_factory.mktemp("zip")
+    run = pyinfra(prod[1], "tasks/backup.py", data={"backup_dir": directory, "format": "odoo-zip"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    (export,) = [p for p in backups_in(directory) if p.suffix == ".zip"]
+    return export
+
+
+# psql meta-commands a dump.sql from a customer, a partner or a download may carry: each would
+# run in psql's process (a shell, a program, a file written), next to PGDATA.
+META_COMMANDS = {
+    "shell": (b"", b"\\! touch /tmp/pwned\n"),
+    "query output piped to a program": (b"", b"SELECT 1 \\g |touch /tmp/pwned\n"),
+    "output to a program": (b"", b"\\o |touch /tmp/pwned\nSELECT 1;\n"),
+    "client-side copy to a program": (b"", b"\\copy (SELECT 1) TO PROGRAM 'touch /tmp/pwned'\n"),
+    "environment": (b"", b"\\setenv PAGER 'touch /tmp/pwned'\n"),
+    "the dump lifting its own restriction": (
+        b"\\restrict K9\n",
+        b"\\unrestrict K9\n\\! touch /tmp/pwned\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("spelling", META_COMMANDS)
+def test_a_zip_whose_dump_holds_psql_meta_commands_is_refused_and_runs_none(
+    prod, state, odoo_zip, tmp_path, spelling
+):
+    header, payload = META_COMMANDS[spelling]
+    hostile = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(odoo_zip) as source, zipfile.ZipFile(hostile, "w") as out:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "dump.sql":
+                data = header + payload + data
+            out.writestr(item, data)
+    run = restore(prod, hostile)
+    assert run.returncode != 0
+    assert "holds a psql meta-command" in run.stderr, run.stderr[-2000:]
+    assert "Traceback" not in run.output
+    host = prod[0]
+    for service in ("postgres", "odoo"):
+        container = f"$(docker ps -q --filter label=com.docker.compose.service={service})"
+        assert (
+            host.exec(f"docker exec {container} ls /tmp", check=False).split().count("pwned") == 0
+        ), service
