@@ -71,6 +71,7 @@ tls_certificate = None
 tls_certificate_key = None
 http_port = 80
 https_port = 443
+publish_address = ""  # the host address 80/443 are published on; "": every interface
 
 # --- Backups (tasks/backup.py, tasks/restore.py) ---
 backup_dir = None  # on this machine; default backups/<env>/

@@ -13,5 +13,8 @@ docker_compose_plugin_src = (
 )
 docker_compose_plugin_sha256 = "dba9d98e1ba5bfe11d88c99b9bd32fc4a0624a30fafe68eea34d61a3e42fd372"
 
+# This machine only: a dev stack (demo data, a database manager) is not for the network.
+# Set publish_address = "" in host data to reach it from other machines.
+publish_address = "127.0.0.1"
 odoo_workers = 0  # threaded: websocket on the HTTP port, simple to debug
 odoo_demo = True

@@ -6,6 +6,7 @@ validated before any operation is queued: bad input stops the run with one line.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ class Settings:
     tls: Tls
     http_port: int
     https_port: int
+    publish_address: str  # where 80/443 are published on the host; "" = every interface
     image_source: str
     base_images: dict[str, str]
     docker: DockerSettings
@@ -132,6 +134,7 @@ def load_settings(data: Any, host_facts: dict[str, int] | None = None) -> Settin
         tls=_tls(env, data, project_root),
         http_port=_port(data, "http_port"),
         https_port=_port(data, "https_port"),
+        publish_address=_publish_address(data),
         image_source=source,
         base_images={
             "odoo": str(data.get("odoo_base_image")),
@@ -141,6 +144,18 @@ def load_settings(data: Any, host_facts: dict[str, int] | None = None) -> Settin
         docker=docker_settings(data),
         secrets=load_secrets(env, secrets_path),
     )
+
+
+def _publish_address(data: Any) -> str:
+    value = data.get("publish_address")
+    value = "" if value is None else str(value)
+    try:
+        return "" if value == "" else str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise SettingsError(
+            f"publish_address {value!r} is not an IPv4 address of the host: give one "
+            '(127.0.0.1: this machine only) or "" for every interface'
+        ) from None
 
 
 _LIMITS = (

@@ -20,6 +20,7 @@ fi
 for tool in git curl tar ssh; do
   command -v "$tool" >/dev/null || need "$tool is not installed: install it (Debian: apt-get install ${tool/ssh/openssh-client}) and run make test again"
 done
+command -v testssl >/dev/null || need "testssl (package testssl.sh) is not installed (the TLS scan of a deployed stack): install it (Debian: apt-get install testssl.sh) and run make test again"
 if ! command -v docker >/dev/null; then
   need "the docker CLI is not installed: install a Docker engine (Debian: apt-get install docker.io) and run make test again"
 elif ! engine=$(docker info 2>&1 >/dev/null); then

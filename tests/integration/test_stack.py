@@ -76,7 +76,7 @@ def test_https_answers_health_through_nginx(first_run, target, domain):
     assert reply.returncode == 0, reply.stderr
     assert reply.stdout.startswith("HTTP/2 200") or reply.stdout.startswith("HTTP/1.1 200")
     assert json.loads(re.split(r"\r?\n\r?\n", reply.stdout, maxsplit=1)[1]) == {"status": "pass"}
-    assert re.search(r"(?i)strict-transport-security: max-age=31536000", reply.stdout)
+    assert re.search(r"(?i)strict-transport-security: max-age=63072000", reply.stdout)
 
 
 @pytest.mark.smoke

@@ -144,3 +144,17 @@ def test_postgres_option_that_is_not_a_setting_name(tmp_path):
 
 def test_addons_path_missing(tmp_path):
     _refused("dev", tmp_path, "odoo_addons_src", odoo_addons_src=str(tmp_path / "no-addons"))
+
+
+def test_dev_publishes_on_this_machine_only_and_production_on_every_interface(tmp_path):
+    assert load_settings(host_data("dev", tmp_path)).publish_address == "127.0.0.1"
+    assert load_settings(host_data("prod", tmp_path), HOST_SHAPE).publish_address == ""
+    opened = load_settings(host_data("dev", tmp_path, publish_address=""))
+    assert opened.publish_address == ""
+
+
+@pytest.mark.parametrize("value", ["localhost", "0.0.0.0:80", "127.0.0.1\n", "::1"])
+def test_a_publish_address_that_is_not_an_ipv4_address_is_refused(tmp_path, value):
+    _refused(
+        "dev", tmp_path, f"publish_address {value!r} is not an IPv4 address", publish_address=value
+    )
