@@ -201,6 +201,18 @@ def test_a_deploy_fails_in_one_line_while_admin_admin_logs_in(first_run, invento
         psql(target, f"UPDATE res_users SET password = '{stored}' WHERE login = 'admin'")
 
 
+def test_containers_run_without_privileges_they_do_not_need(first_run, target):
+    for service, container in _containers(target).items():
+        config = json.loads(
+            target.exec(f"docker inspect -f '{{{{json .HostConfig}}}}' {container['id']}")
+        )
+        assert "no-new-privileges:true" in config["SecurityOpt"], service
+        assert config["CapDrop"] == ["ALL"], service
+        assert "SYS_ADMIN" not in (config["CapAdd"] or []) and "NET_RAW" not in config["CapAdd"]
+        assert not config["Privileged"], service
+        assert config["ReadonlyRootfs"] == (service == "nginx"), service
+
+
 def test_workers_change_is_previewed_then_recreates_only_odoo(first_run, inventory, target):
     before = _containers(target)
     psql(target, "CREATE TABLE IF NOT EXISTS kept (v text); INSERT INTO kept VALUES (1);")
