@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shlex
 import time
 from collections.abc import Iterator
@@ -125,15 +126,54 @@ def _back_up(settings: Settings, backup: BackupSettings, archive_format: str) ->
 @failing_in_one_line
 def _fetch(settings: Settings, backup: BackupSettings, wanted: str) -> None:
     tool = f"{settings.stack_dir}/bin/dfr-backup"
-    name, size = _run(f"{tool} kept {shlex.quote(wanted)}")[-1].rsplit(" ", 1)
+    answer = _run(f"{tool} kept {shlex.quote(wanted)}")
+    name, size = trusted_kept_backup(answer[-1] if answer else "", wanted)
     final = backup.local_dir / name
     try:
         with _sole_writer(backup.local_dir), _partial(final) as partial:
-            _download_checked(f"{tool} stream {shlex.quote(name)}", partial, name, int(size))
+            _download_checked(f"{tool} stream {shlex.quote(name)}", partial, name, size)
             partial.rename(final)
     except (OSError, TransferError, SettingsError) as error:
         raise BackupError(f"fetching backup {name} failed: {error}") from None
     logger.info(f"{host.name}: backup {name} written to {final}")
+
+
+# A backup's name, as dfr-backup makes them (ENV-DB-YYYYmmddTHHMMSSZ.dfrbak, DB a database
+# name) or --name gives them: one file name, no path, not hidden, no "..".
+_BACKUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,200}\.dfrbak")
+_SIZE = re.compile(r"[0-9]{1,19}")  # ASCII digits only (str.isdigit takes "²")
+
+
+def is_backup_name(name: str) -> bool:
+    return _BACKUP_NAME.fullmatch(name) is not None and ".." not in name
+
+
+def asked_backup(fetch: str) -> str:
+    """``--data fetch=``: latest, or the name of a backup the host keeps."""
+    if fetch != "latest" and not is_backup_name(fetch):
+        raise SettingsError(
+            f"fetch {fetch!r} is not a backup's name: give latest or a NAME.dfrbak the host "
+            "keeps (dfr-backup's names, no path)"
+        )
+    return fetch
+
+
+def trusted_kept_backup(line: str, wanted: str) -> tuple[str, int]:
+    """The name and size a host printed for the backup ``wanted`` (a name, or ``latest``),
+    refused unless the name is a backup's file name (no path, nothing hidden) and the one
+    asked for: this machine writes to backup_dir/<name>, so a host cannot choose where."""
+    name, _, size = line.rpartition(" ")
+    if not is_backup_name(name) or not _SIZE.fullmatch(size):
+        raise BackupError(
+            f"the host answered {line[:120]!r} for the backup {wanted}, not a backup's name "
+            "and size: nothing was fetched; check the host's dfr-backup"
+        )
+    if wanted != "latest" and name not in (wanted, f"{wanted}.dfrbak"):
+        raise BackupError(
+            f"the host answered backup {name} when {wanted} was asked for: nothing was "
+            "fetched; check the host's dfr-backup"
+        )
+    return name, int(size)
 
 
 @contextlib.contextmanager
@@ -193,7 +233,7 @@ def backup_entry() -> None:
     if fetch:
         if host.data.get("format"):
             raise SettingsError("fetch downloads a backup the host keeps: leave out format")
-        fetch_backup(settings, settings_of_backups, backup_name=str(fetch))
+        fetch_backup(settings, settings_of_backups, backup_name=asked_backup(str(fetch)))
     else:
         archive_format = str(host.data.get("format") or "dfr")
         backup(settings, settings_of_backups, archive_format=archive_format)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tasks.config_values import has_control
 from tasks.errors import SettingsError
 
 
@@ -36,8 +37,12 @@ def backup_settings(data: Any, env: str) -> BackupSettings:
         if counts[key] < 1:
             raise SettingsError(f"{key} must be at least 1")
     schedule = data.get("backup_schedule")
-    if schedule is not None and (not isinstance(schedule, str) or "\n" in schedule):
-        raise SettingsError(f"backup_schedule {schedule!r} is not a systemd OnCalendar value")
+    # A line of the systemd timer: a line break would add directives of its own.
+    if schedule is not None and (not isinstance(schedule, str) or has_control(schedule)):
+        raise SettingsError(
+            f"backup_schedule {schedule!r} is not a systemd OnCalendar value: give one on one "
+            'line, like "*-*-* 02:30:00"'
+        )
     return BackupSettings(
         local_dir=Path(str(data.get("backup_dir") or f"backups/{env}")),
         host_dir=f"/var/backups/dfr/{env}",

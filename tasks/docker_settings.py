@@ -12,8 +12,8 @@ from typing import Any
 from tasks.errors import SettingsError
 
 INSTALL_MODES = ("docker-ce", "distro")
-_SIZE = re.compile(r"^[1-9][0-9]*[kmg]$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SIZE = re.compile(r"[1-9][0-9]*[kmg]")  # checked with fullmatch
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def docker_settings(data: Any) -> DockerSettings:
         _check_compose_plugin(str(src) if src else None, str(sha256) if sha256 else None)
 
     size = str(data.get("docker_log_max_size") or "10m").lower()
-    if not _SIZE.match(size):
+    if not _SIZE.fullmatch(size):
         raise SettingsError(
             f"docker_log_max_size {size!r} is not a size: use a number with k, m or g, like 10m"
         )
@@ -85,7 +85,7 @@ def _check_compose_plugin(src: str | None, sha256: str | None) -> None:
             "docker_compose_plugin_src is not set: distro mode needs a Compose v2 binary "
             "(a path on this machine or a URL) and its docker_compose_plugin_sha256"
         )
-    if not sha256 or not _SHA256.match(sha256.lower()):
+    if not sha256 or not _SHA256.fullmatch(sha256.lower()):
         raise SettingsError(
             f"docker_compose_plugin_sha256 {sha256!r} is not a sha256: "
             "give the 64 hex digits of the Compose binary's checksum"

@@ -13,19 +13,25 @@ from tasks.facts import ComposeProject, ContainerLabel
 from tasks.images import Image
 from tasks.settings import Settings
 
-_MODULE = re.compile(r"^[a-z0-9_]+$")
+_MODULE = re.compile(r"[a-z0-9_]+")  # fullmatch: "$" would let a trailing newline through
+
+
+def requested_modules(asked: object) -> list[str]:
+    """The module names of ``--data update_modules=a,b`` (or ``all``), checked."""
+    names = asked if isinstance(asked, list) else str(asked or "").split(",")
+    names = [str(name).strip(" ") for name in names if str(name).strip(" ")]
+    bad = [name for name in names if not _MODULE.fullmatch(name)]
+    if bad:
+        raise SettingsError(
+            f"update_modules has {', '.join(map(repr, bad))}: give module names like dfr_base, "
+            "or all"
+        )
+    return names
 
 
 def modules_to_update(settings: Settings, odoo_image: Image) -> list[str]:
     """``--data update_modules=a,b`` (or ``all``), else the DFR modules when the addons changed."""
-    asked = host.data.get("update_modules")
-    names = asked if isinstance(asked, list) else str(asked or "").split(",")
-    names = [name.strip() for name in names if name.strip()]
-    bad = [name for name in names if not _MODULE.match(name)]
-    if bad:
-        raise SettingsError(
-            f"update_modules has {', '.join(bad)}: give module names like dfr_base, or all"
-        )
+    names = requested_modules(host.data.get("update_modules"))
     found = host.get_fact(ComposeProject, directory=settings.stack_dir, project=settings.project)
     running = (found or {}).get("have", {}).get("odoo")
     if not running:

@@ -8,27 +8,12 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from tasks.config_values import odoo_value, postgres_value
+from tasks.odoo_options import ODOO_OPTIONS_OVERRIDABLE
 from tasks.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
-
-def odoo_value(value: Any) -> str:
-    """Odoo reads only the literals True/False as booleans; anything else stays a string."""
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if isinstance(value, list | tuple):
-        return ",".join(str(item) for item in value)
-    return str(value)
-
-
-def postgres_value(value: str | int | float | bool) -> str:
-    """postgresql.conf syntax: on/off, bare numbers, strings in single quotes."""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, int | float):
-        return str(value)
-    return "'" + value.replace("'", "''") + "'"
+__all__ = ["TEMPLATES", "odoo_value", "postgres_value", "render"]
 
 
 def _environment() -> Environment:
@@ -42,6 +27,8 @@ def _environment() -> Environment:
     env.filters["odoo_value"] = odoo_value
     env.filters["postgres_value"] = postgres_value
     env.filters["regex_escape"] = re.escape
+    # odoo.conf keys an odoo_options entry replaces in place (the template writes them once).
+    env.globals["odoo_overridable"] = ODOO_OPTIONS_OVERRIDABLE
     return env
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import re
 import secrets as random_secrets
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import dotenv_values
 
+from tasks.config_values import has_control
 from tasks.errors import SettingsError
 
 SECRET_KEYS = {
@@ -39,10 +41,17 @@ class Secrets:
 
 
 def load_secrets(env: str, path: Path) -> Secrets:
+    _check_private(path)  # dev's too: generated 0600, and kept so
     if env == "dev" and not _all_in_environment():
         _generate_missing(path)
     values = {k: v for k, v in dotenv_values(path).items() if v} if path.exists() else {}
     values.update({k: os.environ[k] for k in SECRET_KEYS if os.environ.get(k)})
+    for key in SECRET_KEYS:
+        if key in values and has_control(values[key]):  # never print the value itself
+            raise SettingsError(
+                f"{key} for {env} holds a newline or another control character: give the "
+                "value on one line"
+            )
     missing = [key for key in SECRET_KEYS if key not in values]
     if missing:
         where = f"{path}" if path.exists() else f"{path} (missing)"
@@ -59,6 +68,18 @@ def load_secrets(env: str, path: Path) -> Secrets:
         odoo_admin_passwd=values["DFR_ODOO_ADMIN_PASSWD"],
         admin_user_password=values["DFR_ODOO_ADMIN_USER_PASSWORD"],
     )
+
+
+def _check_private(path: Path) -> None:
+    """Refuse a secrets file that group or others may read or write, as ssh does for keys."""
+    if not path.exists():
+        return
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise SettingsError(
+            f"secrets file {path} is open to other users (mode {mode:04o}), as ssh refuses for "
+            f"keys: run chmod 600 {shlex.quote(str(path))}"
+        )
 
 
 def _all_in_environment() -> bool:

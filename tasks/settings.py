@@ -12,16 +12,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tasks.config_values import one_line
 from tasks.docker_settings import DockerSettings, docker_settings
 from tasks.errors import SettingsError
-from tasks.odoo_options import ODOO18_OPTIONS, WorkerSizing, size_workers
+from tasks.image_reference import is_image_reference
+from tasks.odoo_options import WorkerSizing, check_odoo_options, size_workers
 from tasks.secrets import Secrets, load_secrets
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 IMAGE_SOURCES = ("registry", "upload")
-_DB_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")  # what Odoo's database manager accepts
-_PG_SETTING = re.compile(r"^[a-z_][a-z0-9_.]*$")
-_DOMAIN = re.compile(r"^(localhost|([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}|[0-9.]+)$")
+# Checked with fullmatch: "$" would let a trailing newline through into the rendered files.
+_DB_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")  # what Odoo's database manager accepts
+_PG_SETTING = re.compile(r"[a-z_][a-z0-9_.]*")
+_DOMAIN = re.compile(r"localhost|([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}|[0-9.]+")
+# An Odoo module's technical name (a directory and Python package name): what Odoo's own
+# modules use, lowercase letters, digits and _, starting with a letter or a digit.
+_MODULE = re.compile(r"[a-z0-9][a-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -84,29 +90,24 @@ def load_settings(data: Any, host_facts: dict[str, int] | None = None) -> Settin
         )
     project_root = Path.cwd()
     domain = str(data.get("dfr_domain") or "")
-    if not _DOMAIN.match(domain):
+    if not _DOMAIN.fullmatch(domain):
         raise SettingsError(f"dfr_domain {domain!r} is not a host name: set it for this host")
 
     db_name = str(data.get("odoo_db_name"))
-    if not _DB_NAME.match(db_name):
+    if not _DB_NAME.fullmatch(db_name):
         raise SettingsError(f"odoo_db_name {db_name!r}: use letters, digits, _ . - only")
     db_user = str(data.get("odoo_db_user"))
-    if db_user == "postgres" or not _DB_NAME.match(db_user):
+    if db_user == "postgres" or not _DB_NAME.fullmatch(db_user):
         raise SettingsError(
             f"odoo_db_user {db_user!r} is not allowed: Odoo refuses 'postgres'; use its own role"
         )
 
     sizing = _workers(data, host_facts or {})
-    options = dict(data.get("odoo_options") or {})
-    unknown = sorted(set(options) - ODOO18_OPTIONS)
-    if unknown:
-        raise SettingsError(
-            f"odoo_options has {', '.join(unknown)}, not an Odoo 18 option: "
-            "check the spelling against docs/odoo.md (Odoo would silently ignore it)"
-        )
+    options = check_odoo_options(data.get("odoo_options") or {})
 
     addons = Path(str(data.get("odoo_addons_src")))
     addons = addons if addons.is_absolute() else project_root / addons
+    one_line("odoo_addons_src", str(addons))  # dev bind-mounts it: a line of compose.yaml
     if not addons.is_dir():
         raise SettingsError(f"odoo_addons_src {addons} does not exist: point it at the addons")
 
@@ -128,7 +129,7 @@ def load_settings(data: Any, host_facts: dict[str, int] | None = None) -> Settin
         odoo_limits={k: _int(data, k) for k in _LIMITS},
         odoo_options=options,
         postgres_options=_postgres_options(data),
-        odoo_modules=tuple(data.get("odoo_modules") or ()),
+        odoo_modules=_odoo_modules(data),
         odoo_demo=bool(data.get("odoo_demo")),
         addons_src=addons,
         tls=_tls(env, data, project_root),
@@ -137,13 +138,38 @@ def load_settings(data: Any, host_facts: dict[str, int] | None = None) -> Settin
         publish_address=_publish_address(data),
         image_source=source,
         base_images={
-            "odoo": str(data.get("odoo_base_image")),
-            "postgres": str(data.get("postgres_base_image")),
-            "nginx": str(data.get("nginx_base_image")),
+            service: _image_reference(data, f"{service}_base_image")
+            for service in ("odoo", "postgres", "nginx")
         },
         docker=docker_settings(data),
         secrets=load_secrets(env, secrets_path),
     )
+
+
+def _odoo_modules(data: Any) -> tuple[str, ...]:
+    modules = data.get("odoo_modules") or ()
+    if not isinstance(modules, list | tuple) or not all(isinstance(m, str) for m in modules):
+        raise SettingsError(
+            f'odoo_modules {modules!r}: give a list of module names, like ["dfr_base"]'
+        )
+    for module in modules:
+        if not _MODULE.fullmatch(module):
+            raise SettingsError(
+                f"odoo_modules has {module!r}, not an Odoo module's technical name: use "
+                "lowercase letters, digits and _, starting with a letter or digit"
+            )
+    return tuple(modules)
+
+
+def _image_reference(data: Any, key: str) -> str:
+    reference = str(data.get(key))
+    if not is_image_reference(reference):
+        raise SettingsError(
+            f"{key} {reference!r} is not an image reference: give [registry[:port]/]name[:tag]"
+            "[@sha256:<64 hex digits>], name in lowercase, like odoo:18.0 or "
+            "odoo:18.0@sha256:…"
+        )
+    return reference
 
 
 def _publish_address(data: Any) -> str:
@@ -198,10 +224,11 @@ def _postgres_options(data: Any) -> dict[str, str | int | float | bool]:
     if not isinstance(options, dict):
         raise SettingsError("postgres_options is not a dict of postgresql.conf settings")
     for key, value in options.items():
-        if not isinstance(key, str) or not _PG_SETTING.match(key):
+        if not isinstance(key, str) or not _PG_SETTING.fullmatch(key):
             raise SettingsError(f"postgres_options key {key!r} is not a postgresql.conf name")
         if not isinstance(value, str | int | float | bool):
             raise SettingsError(f"postgres_options {key} = {value!r}: use a string or a number")
+        one_line(f"postgres_options {key}", value)
     return dict(options)
 
 
@@ -234,5 +261,5 @@ def _tls(env: str, data: Any, root: Path) -> Tls:
         paths.append(path)
     from tasks.tls import check_pair  # late: needs the cryptography package only here
 
-    check_pair(paths[0], paths[1], data.get("dfr_domain"))
+    check_pair(paths[0], paths[1], str(data.get("dfr_domain") or ""), env)
     return Tls(paths[0], paths[1])

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pyinfra import logger
 
 from tasks.errors import SettingsError
 
+REFUSE_DAYS = 14  # a certificate expiring sooner is refused
+WARN_DAYS = 30  # and one expiring sooner than this is deployed with a warning
 
-def check_pair(certificate: Path, key: Path, domain: str | None) -> None:
+
+def check_pair(certificate: Path, key: Path, domain: str, env: str) -> None:
+    """The certificate and key match and are in date; in staging and prod the certificate also
+    names ``domain`` and lasts another REFUSE_DAYS (warned under WARN_DAYS)."""
     try:
         cert = x509.load_pem_x509_certificate(certificate.read_bytes())
     except ValueError:
@@ -35,9 +42,62 @@ def check_pair(certificate: Path, key: Path, domain: str | None) -> None:
         )
     if cert.not_valid_after_utc < datetime.datetime.now(datetime.UTC):
         raise SettingsError(f"tls_certificate {certificate} expired on {cert.not_valid_after_utc}")
+    if env in ("staging", "prod"):
+        _check_names(certificate, cert, domain)
+        _check_days_left(certificate, cert)
 
 
-def self_signed_pair(domain: str, days: int = 825) -> tuple[bytes, bytes]:
+def _check_names(path: Path, cert: x509.Certificate, domain: str) -> None:
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        names = x509.SubjectAlternativeName([])
+    dns = names.get_values_for_type(x509.DNSName)
+    addresses = [str(address) for address in names.get_values_for_type(x509.IPAddress)]
+    if covers(dns, addresses, domain):
+        return
+    listed = ", ".join([*dns, *addresses]) or "no subjectAltName"
+    raise SettingsError(
+        f"tls_certificate {path} is not for {domain} (it names {listed}): give a certificate "
+        f"whose subjectAltName names dfr_domain {domain}"
+    )
+
+
+def covers(dns_names: list[str], addresses: list[str], domain: str) -> bool:
+    """Whether a certificate naming ``dns_names`` (a single-label "*." wildcard at most, as
+    browsers accept: RFC 6125) and ``addresses`` is valid for ``domain``."""
+    wanted = domain.lower().rstrip(".")
+    try:
+        return str(ipaddress.ip_address(wanted)) in addresses
+    except ValueError:
+        pass
+    for name in (name.lower().rstrip(".") for name in dns_names):
+        if name == wanted:
+            return True
+        host, _, parent = wanted.partition(".")
+        if name.startswith("*.") and "*" not in name[2:] and parent and name[2:] == parent:
+            return bool(host)
+    return False
+
+
+def _check_days_left(path: Path, cert: x509.Certificate) -> None:
+    end = cert.not_valid_after_utc
+    days = (end - datetime.datetime.now(datetime.UTC)).days
+    when = end.strftime("%Y-%m-%d %H:%M UTC")
+    if days < REFUSE_DAYS:
+        raise SettingsError(
+            f"tls_certificate {path} expires on {when}, within {REFUSE_DAYS} days: renew it "
+            "and point tls_certificate at the new one"
+        )
+    if days < WARN_DAYS:
+        logger.warning(
+            f"tls_certificate {path} expires on {when}, within {WARN_DAYS} days: renew it soon"
+        )
+
+
+def self_signed_pair(
+    domain: str, days: int = 825, names: list[str] | None = None
+) -> tuple[bytes, bytes]:
     """A self-signed certificate for ``domain`` (dev and staging), PEM certificate and key."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
@@ -50,7 +110,10 @@ def self_signed_pair(domain: str, days: int = 825) -> tuple[bytes, bytes]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in (names or [domain])]),
+            critical=False,
+        )
         .sign(key, hashes.SHA256())
     )
     key_pem = key.private_bytes(

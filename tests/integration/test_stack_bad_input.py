@@ -32,6 +32,13 @@ def _weak_secrets(path, value):
         f"DFR_DB_PASSWORD=Zq8rT1xv9LmN4bW7kP2sYc\nDFR_POSTGRES_PASSWORD=Hf3Jk9Lq2Wn8Rt5Vy1Bx7M\n"
         f"DFR_ODOO_ADMIN_PASSWD={value}\nDFR_ODOO_ADMIN_USER_PASSWORD=uL6nB2vX9cR4tY7wQ3zK8e\n"
     )
+    path.chmod(0o600)
+    return str(path)
+
+
+def _open_secrets(path):
+    _weak_secrets(path, "pD4gH8jK2mN6qR9tV3wZ5c")
+    path.chmod(0o644)
     return str(path)
 
 
@@ -70,6 +77,32 @@ CASES = {
     ),
     "addons path missing": (
         "staging", {"odoo_addons_src": "/nonexistent/addons"}, "odoo_addons_src /nonexistent"
+    ),
+    "secrets file open to other users": (
+        "prod", {"secrets_file": lambda t: _open_secrets(t / "o.env")}, "run chmod 600",
+    ),
+    "a newline adding an odoo.conf key": (
+        "prod", {"odoo_options": {"email_from": "a@example.org\nlist_db = True"}},
+        "odoo_options email_from",
+    ),
+    "opening the database manager": (
+        "prod", {"odoo_options": {"list_db": True}}, "odoo_options list_db: dfr-deploy sets it",
+    ),
+    "a module name that writes YAML": (
+        "prod", {"odoo_modules": ["dfr_base\n    privileged: true"]}, "odoo_modules has",
+    ),
+    "a newline in postgresql.conf": (
+        "prod", {"postgres_options": {"cluster_name": "x\nlisten_addresses = '*'"}},
+        "postgres_options cluster_name",
+    ),
+    "a base image that runs a command": (
+        "prod", {"odoo_base_image": "odoo:18.0;touch /tmp/x"}, "is not an image reference",
+    ),
+    "a domain with a trailing newline": (
+        "prod", {"dfr_domain": "erp.example.org\n"}, "dfr_domain",
+    ),
+    "a publish address that is a name": (
+        "prod", {"publish_address": "localhost"}, "publish_address 'localhost'",
     ),
 }  # fmt: skip
 

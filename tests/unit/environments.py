@@ -32,6 +32,7 @@ def host_data(env: str, tmp: Path, **overrides: Any) -> dict[str, Any]:
     data = {**_group_data("all"), **_group_data(env)}
     secrets = tmp / f"{env}.env"
     secrets.write_text("".join(f"{k}={v}\n" for k, v in STRONG.items()))
+    secrets.chmod(0o600)
     data["secrets_file"] = str(secrets)
     data["dfr_domain"] = f"{env}.dfr.example.org" if env != "dev" else "localhost"
     if env == "prod":
