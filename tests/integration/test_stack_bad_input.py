@@ -122,3 +122,18 @@ def test_refused_with_one_line_and_host_untouched(
     assert "Traceback" not in run.output
     assert target.exec("ls /opt/dfr 2>/dev/null | wc -l") == "0"
     assert target.exec("docker ps -aq | wc -l") == "0"
+
+
+def test_a_host_whose_key_is_not_recorded_is_not_connected_to(
+    pool, target, base_images, distro_docker_data, tmp_path
+):
+    """Production trusts only known_hosts/prod (here: an empty file in its place)."""
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    inventory = _inventory(pool, target, "prod", base_images, distro_docker_data,
+                           ssh_known_hosts_file=str(empty))  # fmt: skip
+    run = pyinfra(inventory, "deploy.py")
+    assert run.returncode != 0
+    assert f"No host key for {target.address} found in known_hosts" in run.stderr
+    assert "Traceback" not in run.output
+    assert target.exec("ls /opt/dfr 2>/dev/null | wc -l") == "0"
