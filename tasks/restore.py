@@ -2,7 +2,8 @@
 
     pyinfra inventories/staging.py tasks/restore.py --data backup_file=backups/prod/NAME.dfrbak
     pyinfra inventories/prod.py tasks/restore.py --data backup_file=... --data confirm=prod
-    ... --data drop_old=true      remove the previous database instead of keeping it
+    ... --data drop_old=true      remove the previous database instead of keeping it (not in prod)
+    ... --data confirm_source=ENV  into prod, a backup made in ENV (staging, dev, unknown)
 
 The archive (a dfr backup, or a zip from Odoo's database manager) is checked here against its
 manifest (its filestore part for its size only: the host hashes that as it arrives), uploaded
@@ -52,6 +53,8 @@ def restore(settings: Settings, backup: BackupSettings, backup_file: Path) -> No
     else:
         # The filestore part is checked on the host as it arrives (see restore_upload).
         manifest, archive = verify(backup_file, unhashed=(STREAMED,)), _as_tar(backup_file)
+    if settings.is_prod:
+        _check_for_production(manifest, backup_file)
     name = backup_file.name.removesuffix(".zip") + (".tar" if archive != backup_file else "")
     size = archive.stat().st_size
     # The filestore unpacked and the database restored, next to what is uploaded: all of the
@@ -88,6 +91,23 @@ def restore(settings: Settings, backup: BackupSettings, backup_file: Path) -> No
             label=f"{host.name}: upload {backup_file.name}",
         )
     check_health_through_nginx(settings)
+
+
+def _check_for_production(manifest: dict, backup_file: Path) -> None:
+    """Production keeps its previous database (the way back), and takes a backup of another
+    environment (neutralized: no mail, no crons) only when told which one, explicitly."""
+    if host.data.get("drop_old"):
+        raise SettingsError(
+            "drop_old is refused in production: the previous database is the way back if the "
+            "restored one turns out wrong; drop it by hand once the restore is proven"
+        )
+    made_in = str(manifest.get("environment") or "unknown")
+    if made_in != "prod" and str(host.data.get("confirm_source") or "") != made_in:
+        raise SettingsError(
+            f"backup_file {backup_file.name} was made in {made_in}, not production (a "
+            "neutralized copy has no mail and no crons): to restore it into production anyway, "
+            f"add --data confirm_source={made_in}"
+        )
 
 
 def _kept_on_host(backup: BackupSettings, backup_file: Path) -> bytes | None:

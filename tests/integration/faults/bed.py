@@ -157,3 +157,15 @@ def with_a_large_file(name: str, data: bytes, manifest: dict) -> bytes:
         new.addfile(large, io.BytesIO(os.urandom(large.size)))
     manifest["files"][name] = {"size": grown.tell(), "sha256": sha(grown.getvalue())}
     return grown.getvalue()
+
+
+def drop_previous_databases(host: TargetHost) -> list[str]:
+    """Drops the previous databases (and their filestores) that successful restores into prod
+    keep as dfr_old_*, so the next test starts from one database; returns their names."""
+    old = psql(
+        host, "SELECT datname FROM pg_database WHERE datname LIKE 'dfr_old_%'", db="postgres"
+    ).split()
+    for name in old:
+        psql(host, f'DROP DATABASE "{name}"', db="postgres")
+        host.exec(f"rm -rf /var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore/{name}")
+    return old

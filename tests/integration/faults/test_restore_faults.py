@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.harness.pyinfra_run import PROJECT, PYINFRA, pyinfra
+from tests.harness.waiting import wait_for
 from tests.integration.backups import backups_in
 from tests.integration.faults.bed import (
     ODOO_STATUS,
     cut_ssh,
+    drop_previous_databases,
     ends,
     flipped,
     live_state,
@@ -82,6 +84,30 @@ def test_manifest_from_another_odoo_major(prod, state, good_backup, tmp_path):
 def test_production_restore_without_confirmation(prod, state, good_backup):
     run = pyinfra(prod[1], "tasks/restore.py", data={"backup_file": good_backup})
     refused(run, "add --data confirm=prod to go ahead")
+
+
+def test_drop_old_is_refused_in_production(prod, state, good_backup):
+    refused(restore(prod, good_backup, drop_old=True), "drop_old is refused in production")
+
+
+def test_a_backup_of_another_environment_goes_into_production_only_when_named(
+    prod, good_backup, tmp_path
+):
+    def made_in_staging(name, data, manifest):
+        manifest["environment"] = "staging"
+        return data
+
+    host = prod[0]
+    from_staging = rebuilt(good_backup, tmp_path / "from-staging.dfrbak", made_in_staging)
+    before = live_state(host)
+    refused(restore(prod, from_staging), "was made in staging, not production")
+    refused(restore(prod, from_staging, confirm_source="dev"), "add --data confirm_source=staging")
+    assert live_state(host) == before
+    accepted = restore(prod, from_staging, confirm_source="staging")
+    assert accepted.returncode == 0, accepted.stderr[-3000:]
+    assert live_state(host)["data"] == before["data"]
+    assert len(drop_previous_databases(host)) == 1  # the database it replaced, kept
+    wait_for("Odoo healthy again", lambda: "(healthy)" in host.exec(ODOO_STATUS), timeout=120)
 
 
 def test_not_enough_free_disk_on_the_host(prod, state, good_backup):
@@ -282,7 +308,7 @@ def test_one_restore_at_a_time_and_uploads_left_behind_are_removed(prod, good_ba
         shutil.copyfile(good_backup, copy)
     restoring = subprocess.Popen(
         [str(PYINFRA), "-y", str(prod[1]), "tasks/restore.py", "--data", f"backup_file={first}",
-         "--data", "confirm=prod", "--data", "drop_old=true"],
+         "--data", "confirm=prod"],
         cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -306,6 +332,7 @@ def test_one_restore_at_a_time_and_uploads_left_behind_are_removed(prod, good_ba
         "finished" in stderr
     )
     assert host.exec("ls -A /var/backups/dfr/prod/incoming") == ""
+    assert len(drop_previous_databases(host)) == 1  # the first's: production keeps it
     assert psql(host, "SELECT count(*) FROM pg_database WHERE datname ~ '^dfr_(old|restore)_'",
                 db="postgres") == "0"  # fmt: skip
 
