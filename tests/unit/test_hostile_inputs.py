@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from tasks.backup import BackupError, asked_backup, is_backup_name, trusted_kept_backup
@@ -397,9 +397,11 @@ def test_a_fetch_of_something_else_than_a_backup_name_is_refused(fetch):
 DOMAIN = "prod.dfr.example.org"
 
 
-def _operator_pair(tmp_path, dns=(DOMAIN,), days=90, ips=()) -> tuple[dict[str, str], str]:
+def _operator_pair(
+    tmp_path, dns=(DOMAIN,), days=90, ips=(), key=None
+) -> tuple[dict[str, str], str]:
     """A certificate made here: its SAN names ``dns`` and ``ips``, it ends in ``days``."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = key or ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC).replace(second=0, microsecond=0)
     end = now + datetime.timedelta(days=days, hours=12)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DOMAIN)])
@@ -429,6 +431,24 @@ def _operator_pair(tmp_path, dns=(DOMAIN,), days=90, ips=()) -> tuple[dict[str, 
         "tls_certificate_key": str(tmp_path / "operator.key"),
     }
     return files, end.strftime("%Y-%m-%d %H:%M UTC")
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_a_certificate_with_a_key_nginx_refuses_is_refused(tmp_path, env):
+    """A 1024-bit RSA key passes the pair check but OpenSSL 3's nginx would not start on it."""
+    files, _ = _operator_pair(tmp_path, key=rsa.generate_private_key(65537, 1024))
+    with pytest.raises(SettingsError) as error:
+        load_settings(host_data(env, tmp_path, **files), HOST_SHAPE)
+    assert str(error.value) == (
+        f"tls_certificate {tmp_path / 'operator.crt'} has a 1024-bit key, which nginx's OpenSSL "
+        "refuses: use a certificate with an RSA key of 2048 bits or more, or ECDSA"
+    )
+
+
+def test_a_certificate_with_a_2048_bit_rsa_key_passes(tmp_path):
+    files, _ = _operator_pair(tmp_path, key=rsa.generate_private_key(65537, 2048))
+    settings = load_settings(host_data("prod", tmp_path, **files), HOST_SHAPE)
+    assert settings.tls.certificate == tmp_path / "operator.crt"
 
 
 NOT_FOR_THE_DOMAIN = {
