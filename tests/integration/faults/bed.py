@@ -16,6 +16,7 @@ from tasks.archive import manifest_bytes
 from tests.harness.docker_cli import docker
 from tests.harness.hosts import TargetHost
 from tests.harness.pyinfra_run import PROJECT, PYINFRA, pyinfra
+from tests.harness.waiting import wait_for
 from tests.integration.backups import add_file, fingerprint
 from tests.integration.stack import psql
 
@@ -169,3 +170,22 @@ def drop_previous_databases(host: TargetHost) -> list[str]:
         psql(host, f'DROP DATABASE "{name}"', db="postgres")
         host.exec(f"rm -rf /var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore/{name}")
     return old
+
+
+def stack_up_again(host: TargetHost, timeout: float = 180) -> None:
+    """``compose up --wait`` after a fault, until the stack is up: an attempt can fail while the
+    engine still handles the container the fault hit (seen once under a full parallel run);
+    a stack that does not come back fails with compose's last words."""
+    answers: list[str] = []
+
+    def up() -> bool:
+        answers.append(host.exec(
+            "cd /opt/dfr/prod && docker compose -p dfr-prod up -d --wait 2>&1; echo rc=$?",
+            check=False,
+        ))  # fmt: skip
+        return answers[-1].endswith("rc=0")
+
+    try:
+        wait_for(f"the stack on {host.name} to come up again", up, timeout)
+    except AssertionError as error:
+        raise AssertionError(f"{error}: {answers[-1][-2000:] if answers else ''}") from None

@@ -17,6 +17,7 @@ from tests.integration.faults.bed import (
     host_backups,
     live_state,
     no_complete_backup,
+    stack_up_again,
     while_running,
 )
 
@@ -32,7 +33,7 @@ def test_postgres_killed_during_backup(prod, tmp_path):
     )
     assert run.returncode != 0
     no_complete_backup(tmp_path, host, before["host backups"])
-    host.exec("cd /opt/dfr/prod && docker compose -p dfr-prod up -d --wait >/dev/null 2>&1")
+    stack_up_again(host)
     assert live_state(host) == before
 
 
@@ -217,4 +218,4 @@ def test_scheduled_backup_runs_on_the_host_and_its_failures_are_visible(prod):
         assert "ERROR: the postgres container of dfr-prod is not running" in journal
         assert host.exec(newest) == made
     finally:
-        host.exec("cd /opt/dfr/prod && docker compose -p dfr-prod up -d --wait >/dev/null 2>&1")
+        stack_up_again(host)
