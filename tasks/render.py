@@ -13,7 +13,6 @@ from tasks.odoo_options import ODOO_OPTIONS_OVERRIDABLE
 from tasks.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-__all__ = ["TEMPLATES", "odoo_value", "postgres_value", "render"]
 
 
 def _environment() -> Environment:
