@@ -9,6 +9,7 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.api.operation import OperationMeta
 
+from tasks.changes import changes
 from tasks.facts import ComposeProject
 
 
@@ -42,7 +43,7 @@ def compose_up(
     or not healthy, or when one of ``inputs`` (the operations writing its files) changes.
     """
     stale = out_of_date(directory, project)
-    if not stale and not any(op.will_change for op in inputs):
+    if not stale and not any(changes(op) for op in inputs):
         host.noop(f"{project}: every service is up to date and healthy")
         return
     yield (

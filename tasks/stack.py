@@ -16,6 +16,7 @@ from tasks.admin_login import refuse_default_admin_login
 from tasks.backup_settings import backup_settings
 from tasks.backup_tools import install_backup_tools
 from tasks.compose import compose_up
+from tasks.config_check import CANDIDATES, install_checked_config
 from tasks.errors import SettingsError
 from tasks.facts import ComposeProject, HostShape, ListeningPorts
 from tasks.images import images_on_host, planned_images
@@ -56,6 +57,8 @@ def deploy_stack(settings: Settings) -> None:
         (base, "0755"),
         (f"{base}/config", "0755"),
         (f"{base}/config/nginx", "0755"),
+        (f"{base}/next", "0755"),
+        (f"{base}/next/nginx", "0755"),
         (f"{base}/secrets", "0700"),
         (f"{base}/tls", "0755"),
     ):
@@ -64,6 +67,7 @@ def deploy_stack(settings: Settings) -> None:
     install_backup_tools(settings, backup_settings(host.data, settings.env))
     images_on_host(settings)
     images = planned_images(settings)
+    tags = {name: image.tag for name, image in images.items()}
 
     # Rendered once: uploaded below and hashed into the compose labels (pbkdf2 is slow).
     odoo_secrets = odoo_secrets_conf(settings)
@@ -86,11 +90,11 @@ def deploy_stack(settings: Settings) -> None:
         )
     ]
     tls = _tls_files(settings, staging_dir)
-    configs = [
+    candidates = [
         files.put(
             name=name,
             src=StringIO(text),
-            dest=f"{base}/config/{path}",
+            dest=f"{base}/{CANDIDATES}/{path}",
             mode="0644",
             create_remote_dir=False,
         )
@@ -100,13 +104,19 @@ def deploy_stack(settings: Settings) -> None:
             ("Nginx site (dfr.conf)", nginx_conf_text, "nginx/dfr.conf"),
         )
     ]
+    config = install_checked_config(
+        name="Check the new configuration in the new images, then install it",
+        stack_dir=base,
+        images=tags,
+        uploads=candidates,
+    )
     compose_file = files.put(
         name="Compose project (compose.yaml)",
         src=StringIO(
             render(
                 "compose.yaml.j2",
                 settings,
-                images={name: image.tag for name, image in images.items()},
+                images=tags,
                 odoo_memory_limit=_odoo_memory_limit(settings),
                 config_sha={
                     "postgres": _sha(postgres_conf_text),
@@ -131,7 +141,7 @@ def deploy_stack(settings: Settings) -> None:
         name=f"Bring {settings.project} up (healthy) when it changed",
         directory=base,
         project=settings.project,
-        inputs=[*configs, compose_file, *secrets, *tls],
+        inputs=[config, compose_file, *secrets, *tls],
     )
     check_health_through_nginx(settings, _if=up.did_change)
     if not settings.is_dev:

@@ -286,3 +286,29 @@ def test_odoo_stops_at_once_while_it_waits_for_postgres(first_run, target):
     finally:
         target.exec(f"cd /opt/dfr/prod && docker compose -p {PROJECT} up -d --wait >/dev/null 2>&1")
     assert "(healthy)" in _containers(target)["odoo"]["status"]
+
+
+def test_a_configuration_postgresql_refuses_stops_the_deploy_before_anything_is_replaced(
+    first_run, inventory, target
+):
+    """A typo in a PostgreSQL parameter name passes the settings checks (the parameter set is
+    PostgreSQL's to know) but PostgreSQL would not start on it: the deploy stops in one line
+    with PostgreSQL's own words, the running containers and their files as they were."""
+    settled = pyinfra(inventory, "deploy.py")  # the stack as the project's settings describe it
+    assert settled.returncode == 0, settled.stderr[-3000:]
+    live = "/opt/dfr/prod/config/postgresql.conf /opt/dfr/prod/compose.yaml"
+    files_before, ids_before = target.exec(f"sha256sum {live}"), _ids(target)
+    group_data_file(inventory, "postgres_options = {'shared_bufers': '256MB'}\n")
+    try:
+        run = pyinfra(inventory, "deploy.py")
+        assert run.returncode != 0
+        assert "the new PostgreSQL configuration (postgresql.conf) is refused" in run.stderr
+        assert 'unrecognized configuration parameter "shared_bufers"' in run.stderr
+        assert "Traceback" not in run.output
+        assert target.exec(f"sha256sum {live}") == files_before
+        assert _ids(target) == ids_before
+        assert all("(healthy)" in c["status"] for c in _containers(target).values())
+    finally:
+        (inventory.parent / "group_data" / "prod.py").unlink()
+    again = pyinfra(inventory, "deploy.py")
+    assert again.returncode == 0 and again.changed() == [], again.changed()
