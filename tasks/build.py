@@ -2,15 +2,16 @@
 
 pyinfra inventories/staging.py tasks/build.py                      # all three
 pyinfra inventories/staging.py tasks/build.py --data images=odoo   # one (comma-separated)
+pyinfra inventories/staging.py tasks/build.py --data refresh_images=true   # pull bases again
 """
 
 from pyinfra import host
 
 from tasks.docker import install_docker
-from tasks.images import images_on_host
+from tasks.images import images_on_host, refresh_requested
 from tasks.stack import stack_settings
 
 settings = stack_settings()
 wanted = tuple(name for name in str(host.data.get("images") or "").split(",") if name)
 install_docker()
-images_on_host(settings, only=wanted)
+images_on_host(settings, only=wanted, refresh=refresh_requested())

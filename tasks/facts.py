@@ -224,3 +224,21 @@ class PathStates(FactBase):
             mode, digest, path = line.split(" ", 2)
             states[path] = f"{int(mode, 8):o} {digest}"
         return states
+
+
+class ImageBaseIds(FactBase):
+    """For each given tag present on the host, the ID of the base image it was built on (its
+    ``dfr.base-id`` label; empty for an image built before dfr-deploy recorded it)."""
+
+    def command(self, tags: tuple[str, ...]) -> str:
+        quoted = " ".join(shlex.quote(tag) for tag in tags)
+        label = '{{index .Config.Labels "dfr.base-id"}}'
+        return (
+            f"for tag in {quoted}; do "
+            f'docker image inspect -f "$tag "\'{label}\' "$tag" 2>/dev/null; done; true'
+        )
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        found = (line.split(" ", 1) for line in output if line.strip())
+        ids = {pair[0]: (pair[1].strip() if len(pair) > 1 else "") for pair in found}
+        return {tag: ("" if base == "<no value>" else base) for tag, base in ids.items()}

@@ -1,24 +1,30 @@
 """The stack's images, built on each host from uploaded build contexts.
 
-Tags carry a hash of the build context and build args, so an unchanged image is never rebuilt
-and a changed one always is. Base images come from the registry or, with
-``image_source = "upload"``, from this machine (docker save / docker load, only when missing).
+Tags carry a hash of the build context and build args (the base image's reference among them),
+so an unchanged image is never rebuilt and a changed one always is. The base image's content is
+followed too: each image records the ID of the base it was built on (label ``dfr.base-id``) and
+is rebuilt, once, when the base under the same name is another image — a base pulled again
+(``refresh_images``), or, with ``image_source = "upload"``, this machine's base changed: hosts
+then receive it again (docker save / docker load) and follow this machine's images.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import subprocess
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyinfra import host, logger
-from pyinfra.api import deploy
-from pyinfra.operations import docker, files, server
+from pyinfra.api import deploy, operation
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import files, server
 
 from tasks.errors import SettingsError
-from tasks.facts import ImageIds
+from tasks.facts import ImageBaseIds, ImageIds
 from tasks.settings import Settings
 
 FILES = Path(__file__).resolve().parent.parent / "files"
@@ -67,14 +73,16 @@ def _hash_tree(digest: hashlib._Hash, root: Path) -> None:
         digest.update(b"x" if path.stat().st_mode & 0o111 else b"-")
 
 
-def upload_base_images(settings: Settings) -> None:
-    """Air-gapped hosts: send each missing base image from this machine's engine."""
+def upload_base_images(settings: Settings) -> dict[str, str]:
+    """Air-gapped hosts: send each base image this machine has and the host has not (missing,
+    or another image under that name). Returns the base image IDs the host will have."""
     refs = tuple(settings.base_images.values())
     present = host.get_fact(ImageIds, refs=refs) or {}
+    wanted = {ref: _local_image_id(ref) for ref in refs}
     for ref in refs:
-        if ref in present:
+        if present.get(ref) == wanted[ref]:
             continue
-        archive = _saved_image(ref)
+        archive = _saved_image(ref, wanted[ref])
         remote = f"/var/lib/dfr/images/{archive.name}"
         files.directory(
             name="Directory for uploaded images", path="/var/lib/dfr/images", mode="0700"
@@ -88,12 +96,17 @@ def upload_base_images(settings: Settings) -> None:
         )
         server.shell(
             name=f"Load base image {ref}",
-            commands=[f"docker load -q -i {remote}", f"rm -f {remote}"],
+            # The archive is cached by image ID: it may carry another name of the same image.
+            commands=[
+                f"docker load -q -i {remote}",
+                f"docker tag {wanted[ref]} {shlex.quote(ref)}",
+                f"rm -f {remote}",
+            ],
         )
+    return wanted
 
 
-def _saved_image(ref: str) -> Path:
-    """``docker save`` of ``ref`` on this machine, cached by image ID."""
+def _local_image_id(ref: str) -> str:
     found = subprocess.run(
         ["docker", "image", "inspect", "-f", "{{.Id}}", ref], capture_output=True, text=True
     )
@@ -102,8 +115,12 @@ def _saved_image(ref: str) -> Path:
             f"base image {ref} is not on this machine: image_source = 'upload' sends images "
             f"from here, so 'docker pull {ref}' (or load it) first"
         )
-    image_id = found.stdout.strip().removeprefix("sha256:")[:16]
-    archive = CACHE / f"{image_id}.tar"
+    return found.stdout.strip()
+
+
+def _saved_image(ref: str, image_id: str) -> Path:
+    """``docker save`` of ``ref`` (``image_id``) on this machine, cached by image ID."""
+    archive = CACHE / f"{image_id.removeprefix('sha256:')[:16]}.tar"
     if not archive.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         logger.info(f"saving {ref} to {archive} for upload")
@@ -117,9 +134,19 @@ def _saved_image(ref: str) -> Path:
     return archive
 
 
-def build_images(settings: Settings, images: dict[str, Image], only: tuple[str, ...] = ()) -> None:
-    """Upload each build context to the host and build it there, unless its tag exists."""
+def build_images(
+    settings: Settings,
+    images: dict[str, Image],
+    base_ids: dict[str, str],
+    only: tuple[str, ...] = (),
+    refresh: bool = False,
+) -> list[OperationMeta]:
+    """Upload each build context to the host and build it there, unless its tag exists built on
+    the base the host has (``base_ids``: what it will have, by reference; absent: unknown yet).
+    With ``refresh``, each base is pulled again first and what it changed is rebuilt."""
     build_root = f"{settings.stack_dir}/build"
+    built = host.get_fact(ImageBaseIds, tags=tuple(i.tag for i in images.values())) or {}
+    builds = []
     for image in images.values():
         if only and image.service not in only:
             continue
@@ -142,26 +169,82 @@ def build_images(settings: Settings, images: dict[str, Image], only: tuple[str, 
             )
         elif image.service == "odoo":
             files.directory(path=f"{context}/addons")
-        docker.build(
-            name=f"Build image {image.tag}",
-            path=context,
-            tags=[image.tag],
-            build_args={f"{image.service.upper()}_BASE": image.base},
-            labels={
-                "org.opencontainers.image.version": settings.version,
-                "dfr.addons-sha": image.addons_sha,
-            },
+        builds.append(
+            build_image(
+                name=f"Build image {image.tag}",
+                image=image,
+                context=context,
+                version=settings.version,
+                built_on=built.get(image.tag),
+                base_id=base_ids.get(image.base),
+                refresh=refresh,
+            )
         )
+    return builds
+
+
+@operation()
+def build_image(
+    image: Image,
+    context: str,
+    version: str,
+    built_on: str | None,
+    base_id: str | None,
+    refresh: bool = False,
+) -> Generator[str, None, None]:
+    """``docker build`` of ``image`` unless its tag exists, built on ``base_id`` (the base's ID
+    the host has; None when not known before the run: then an existing tag is kept)."""
+    up_to_date = built_on is not None and (base_id is None or built_on == base_id)
+    if up_to_date and not refresh:
+        host.noop(f"{image.tag} exists, built on the current {image.base}")
+        return
+    base, tag = shlex.quote(image.base), shlex.quote(image.tag)
+    steps = [f"docker pull -q {base} >/dev/null"] if refresh else []
+    steps += [
+        f"docker image inspect {base} >/dev/null 2>&1 || docker pull -q {base} >/dev/null",
+        f"base_id=$(docker image inspect -f '{{{{.Id}}}}' {base})",
+    ]
+    if refresh:
+        built_on_now = (
+            f"docker image inspect -f '{{{{index .Config.Labels \"dfr.base-id\"}}}}' {tag}"
+        )
+        steps.append(
+            f'if [ "$({built_on_now} 2>/dev/null)" = "$base_id" ]; '
+            f"then echo {tag} is built on the current {base}; exit 0; fi"
+        )
+    build_arg = shlex.quote(f"{image.service.upper()}_BASE={image.base}")
+    labels = {"org.opencontainers.image.version": version, "dfr.addons-sha": image.addons_sha}
+    label_args = " ".join(f"--label {shlex.quote(f'{k}={v}')}" for k, v in labels.items())
+    label_args += ' --label "dfr.base-id=$base_id"'
+    steps.append(
+        f"docker build -t {tag} --build-arg {build_arg} {label_args} {shlex.quote(context)}"
+    )
+    yield "set -e; " + "; ".join(steps)
+
+
+def refresh_requested() -> bool:
+    """``--data refresh_images=true``: pull the base images again (``make refresh_images``)."""
+    refresh = host.data.get("refresh_images")
+    if refresh not in (None, True, False):
+        raise SettingsError(f"refresh_images {refresh!r}: give true or false")
+    return refresh is True
 
 
 @deploy("Images")
-def images_on_host(settings: Settings, only: tuple[str, ...] = ()) -> None:
-    """Base images (uploaded when asked) and the stack's images built on the host."""
+def images_on_host(
+    settings: Settings, only: tuple[str, ...] = (), refresh: bool = False
+) -> list[OperationMeta]:
+    """Base images (uploaded when asked) and the stack's images built on the host; returns the
+    build operations (a rebuilt image keeps its tag: its containers are recreated all the same)."""
     unknown = sorted(set(only) - set(SERVICES))
     if unknown:
         raise SettingsError(
             f"images {', '.join(unknown)} unknown: choose from {', '.join(SERVICES)}"
         )
     if settings.image_source == "upload":
-        upload_base_images(settings)
-    build_images(settings, planned_images(settings), only)
+        base_ids = upload_base_images(settings)
+        refresh = False  # the bases are this machine's: hosts follow them on every run
+    else:
+        refs = tuple(settings.base_images.values())
+        base_ids = {} if refresh else host.get_fact(ImageIds, refs=refs) or {}
+    return build_images(settings, planned_images(settings), base_ids, only, refresh)

@@ -19,7 +19,7 @@ from tasks.compose import compose_up
 from tasks.config_check import CANDIDATES, install_checked_config
 from tasks.errors import SettingsError
 from tasks.facts import ComposeProject, HostShape, ListeningPorts
-from tasks.images import images_on_host, planned_images
+from tasks.images import images_on_host, planned_images, refresh_requested
 from tasks.modules import modules_to_update, update_modules
 from tasks.odoo_secrets import odoo_secrets_conf
 from tasks.render import render
@@ -65,7 +65,7 @@ def deploy_stack(settings: Settings) -> None:
         files.directory(name=f"Directory {path}", path=path, mode=mode)
 
     install_backup_tools(settings, backup_settings(host.data, settings.env))
-    images_on_host(settings)
+    builds = images_on_host(settings, refresh=refresh_requested())
     images = planned_images(settings)
     tags = {name: image.tag for name, image in images.items()}
 
@@ -141,7 +141,7 @@ def deploy_stack(settings: Settings) -> None:
         name=f"Bring {settings.project} up (healthy) when it changed",
         directory=base,
         project=settings.project,
-        inputs=[config, compose_file, *secrets, *tls],
+        inputs=[*builds, config, compose_file, *secrets, *tls],
     )
     check_health_through_nginx(settings, _if=up.did_change)
     if not settings.is_dev:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -312,3 +314,38 @@ def test_a_configuration_postgresql_refuses_stops_the_deploy_before_anything_is_
         (inventory.parent / "group_data" / "prod.py").unlink()
     again = pyinfra(inventory, "deploy.py")
     assert again.returncode == 0 and again.changed() == [], again.changed()
+
+
+def test_a_base_image_changed_under_its_name_rebuilds_its_image_once(
+    first_run, inventory, target, base_images, tmp_path
+):
+    """The operator's machine has another image under the base's name (a security update
+    pulled there): the next deploy sends it, rebuilds the one image built on it under its same
+    tag, recreates its container; the run after changes nothing."""
+    base = f"dfr-test/nginx-drift:{os.getpid()}"
+    subprocess.run(["docker", "tag", base_images["nginx"], base], check=True)
+    on_base_named = {"nginx_base_image": base}
+    try:
+        on_base = pyinfra(inventory, "deploy.py", data=on_base_named)
+        assert on_base.returncode == 0, on_base.stderr[-3000:]
+        before = _containers(target)["nginx"]["id"]
+        (tmp_path / "Dockerfile").write_text(f"FROM {base_images['nginx']}\nLABEL drift=updated\n")
+        subprocess.run(["docker", "build", "-q", "-t", base, str(tmp_path)], check=True,
+                       capture_output=True)  # fmt: skip
+
+        updated = pyinfra(inventory, "deploy.py", data=on_base_named)
+        assert updated.returncode == 0, updated.stderr[-3000:]
+        builds = [name for name in updated.changed() if "Build image" in name]
+        assert len(builds) == 1 and "Build image dfr/nginx:" in builds[0], builds
+        after = _containers(target)["nginx"]
+        assert after["id"] != before and "(healthy)" in after["status"]
+        image = target.exec(f"docker inspect -f '{{{{.Image}}}}' {after['id']}")
+        assert target.exec(f"docker image inspect -f '{{{{.Config.Labels.drift}}}}' {image}") == (
+            "updated"
+        )
+        again = pyinfra(inventory, "deploy.py", data=on_base_named)
+        assert again.returncode == 0 and again.changed() == [], again.changed()
+    finally:
+        subprocess.run(["docker", "rmi", base], check=False, capture_output=True)
+    back = pyinfra(inventory, "deploy.py")
+    assert back.returncode == 0, back.stderr[-3000:]
