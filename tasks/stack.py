@@ -17,7 +17,7 @@ from tasks.backup_settings import backup_settings
 from tasks.backup_tools import install_backup_tools
 from tasks.compose import compose_up
 from tasks.errors import SettingsError
-from tasks.facts import ComposeProject, HostShape, ListeningPorts
+from tasks.facts import ComposeProject, HostShape, ListeningPorts, OdooSecretsFile
 from tasks.images import images_on_host, planned_images
 from tasks.modules import modules_to_update, update_modules
 from tasks.odoo_secrets import odoo_secrets_conf
@@ -66,7 +66,9 @@ def deploy_stack(settings: Settings) -> None:
     images = planned_images(settings)
 
     # Rendered once: uploaded below and hashed into the compose labels (pbkdf2 is slow).
-    odoo_secrets = odoo_secrets_conf(settings)
+    odoo_secrets = odoo_secrets_conf(
+        settings, host.get_fact(OdooSecretsFile, path=f"{base}/secrets/odoo_secrets.conf")
+    )
     odoo_conf_text = render("odoo.conf.j2", settings)
     nginx_conf_text = render("nginx/dfr.conf.j2", settings)
     postgres_conf_text = render("postgresql.conf.j2", settings)
