@@ -210,7 +210,44 @@ def test_containers_run_without_privileges_they_do_not_need(first_run, target):
         assert config["CapDrop"] == ["ALL"], service
         assert "SYS_ADMIN" not in (config["CapAdd"] or []) and "NET_RAW" not in config["CapAdd"]
         assert not config["Privileged"], service
-        assert config["ReadonlyRootfs"] == (service == "nginx"), service
+        assert config["ReadonlyRootfs"], service
+
+
+def test_only_tmpfs_is_writable_and_the_merged_odoo_conf_stays_in_memory(first_run, target):
+    containers = _containers(target)
+    for service in ("odoo", "postgres"):
+        cid = containers[service]["id"]
+        tmpfs = json.loads(target.exec(f"docker inspect -f '{{{{json .HostConfig.Tmpfs}}}}' {cid}"))
+        assert sorted(tmpfs) == ["/run", "/tmp"], service
+        probe = target.exec(f"docker exec {cid} touch /usr/dfr-probe 2>&1 || true")
+        assert "Read-only file system" in probe, (service, probe)
+    odoo = containers["odoo"]["id"]
+    conf = "/run/dfr-odoo/odoo.conf"
+    assert target.exec(f"docker exec {odoo} stat -f -c %T {conf}") == "tmpfs"
+    assert target.exec(f"docker exec {odoo} stat -c '%a %U' {conf}") == "600 odoo"
+    assert target.exec(f"docker exec {odoo} grep -c '^db_password = ' {conf}") == "1"
+    # Odoo runs as odoo with the official image's HOME (fontconfig's cache, wkhtmltopdf)
+    environ = target.exec(f"docker exec -u odoo {odoo} cat /proc/1/environ | tr '\\0' '\\n'")
+    assert "HOME=/var/lib/odoo" in environ.splitlines()
+
+
+def test_a_one_off_odoo_command_runs_on_the_read_only_image(first_run, target):
+    """What module updates, restores (neutralize) and operators run: `compose run` of odoo."""
+    script = (
+        "import pathlib\n"
+        "try:\n"
+        "    pathlib.Path('/usr/dfr-probe').touch()\n"
+        "except OSError as error:\n"
+        "    print('root:', error.strerror)\n"
+        "print('admin login:', env.ref('base.user_admin').login)\n"
+    )
+    out = target.exec(
+        f"cd /opt/dfr/prod && docker compose -p {PROJECT} run --rm --no-deps -T odoo "
+        "odoo shell -d dfr 2>/dev/null",
+        input=script.encode(),
+    )
+    assert "root: Read-only file system" in out.splitlines()
+    assert "admin login: admin" in out.splitlines()
 
 
 def test_workers_change_is_previewed_then_recreates_only_odoo(first_run, inventory, target):
