@@ -111,7 +111,12 @@ def deploy_stack(settings: Settings) -> None:
                 images={name: image.tag for name, image in images.items()},
                 odoo_memory_limit=_odoo_memory_limit(settings),
                 config_sha={
-                    "postgres": _sha(postgres_conf_text),
+                    # A rotated password restarts PostgreSQL, whose entrypoint applies it.
+                    "postgres": _sha(
+                        postgres_conf_text,
+                        settings.secrets.postgres_password,
+                        settings.secrets.db_password,
+                    ),
                     # A rotated admin user password restarts Odoo, whose entrypoint applies it.
                     "odoo": _sha(
                         odoo_conf_text, odoo_secrets, settings.secrets.admin_user_password
