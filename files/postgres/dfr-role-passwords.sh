@@ -23,7 +23,9 @@ fi
 
 superuser=${POSTGRES_USER:-postgres}
 echo "dfr: setting the passwords of the roles $superuser and $DFR_DB_USER from the secrets"
-pg_ctl -D "$PGDATA" -w -o "$(printf '%q ' "$@") -c listen_addresses=''" start
+# No time limit: after a crash the temporary server does the recovery, which on a large cluster
+# may outlast pg_ctl's default minute; giving up would start it all over again.
+pg_ctl -D "$PGDATA" -w -t 86400 -o "$(printf '%q ' "$@") -c listen_addresses=''" start
 trap 'pg_ctl -D "$PGDATA" -m fast -w stop' EXIT
 psql -X -q -v ON_ERROR_STOP=1 --host=/var/run/postgresql --username="$superuser" \
   --no-password --dbname=postgres -v superuser="$superuser" -v role="$DFR_DB_USER" <<'SQL'
