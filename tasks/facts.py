@@ -242,3 +242,33 @@ class ImageBaseIds(FactBase):
         found = (line.split(" ", 1) for line in output if line.strip())
         ids = {pair[0]: (pair[1].strip() if len(pair) > 1 else "") for pair in found}
         return {tag: ("" if base == "<no value>" else base) for tag, base in ids.items()}
+
+
+@dataclass(frozen=True)
+class OdooSecretsOnHost:
+    """What the controller may know of a host's odoo_secrets.conf: the salt of its master
+    password's hash and a sha256 of the whole file."""
+
+    salt: str
+    sha256: str
+
+
+class OdooSecretsFile(FactBase):
+    """The salt of ``admin_passwd``'s hash in the host's odoo_secrets.conf and the file's
+    sha256, never the hash itself: with the file's db_password in it, the digest is of no use
+    to a password guesser (pyinfra's own check of the file reads a digest of it too). None when
+    the file is missing."""
+
+    def command(self, path: str) -> str:
+        return (
+            f'f={shlex.quote(path)}; [ -f "$f" ] || exit 0; '
+            "echo \"salt $(sed -n 's/^admin_passwd = [$]pbkdf2-sha512[$][0-9]*[$]"
+            '\\([./A-Za-z0-9]*\\)[$].*/\\1/p\' "$f" | head -n1)"; '
+            'echo "sha256 $(sha256sum <"$f" | cut -d\' \' -f1)"'
+        )
+
+    def process(self, output: list[str]) -> OdooSecretsOnHost | None:
+        values = {key: value for key, _, value in (line.partition(" ") for line in output)}
+        if "sha256" not in values:
+            return None
+        return OdooSecretsOnHost(salt=values.get("salt", "").strip(), sha256=values["sha256"])

@@ -18,7 +18,7 @@ from tasks.backup_tools import install_backup_tools
 from tasks.compose import compose_up
 from tasks.config_check import CANDIDATES, install_checked_config
 from tasks.errors import SettingsError
-from tasks.facts import ComposeProject, HostShape, ListeningPorts
+from tasks.facts import ComposeProject, HostShape, ListeningPorts, OdooSecretsFile
 from tasks.images import images_on_host, planned_images, refresh_requested
 from tasks.modules import modules_to_update, update_modules
 from tasks.odoo_secrets import odoo_secrets_conf
@@ -70,7 +70,9 @@ def deploy_stack(settings: Settings) -> None:
     tags = {name: image.tag for name, image in images.items()}
 
     # Rendered once: uploaded below and hashed into the compose labels (pbkdf2 is slow).
-    odoo_secrets = odoo_secrets_conf(settings)
+    odoo_secrets = odoo_secrets_conf(
+        settings, host.get_fact(OdooSecretsFile, path=f"{base}/secrets/odoo_secrets.conf")
+    )
     odoo_conf_text = render("odoo.conf.j2", settings)
     nginx_conf_text = render("nginx/dfr.conf.j2", settings)
     postgres_conf_text = render("postgresql.conf.j2", settings)
@@ -119,7 +121,12 @@ def deploy_stack(settings: Settings) -> None:
                 images=tags,
                 odoo_memory_limit=_odoo_memory_limit(settings),
                 config_sha={
-                    "postgres": _sha(postgres_conf_text),
+                    # A rotated password restarts PostgreSQL, whose entrypoint applies it.
+                    "postgres": _sha(
+                        postgres_conf_text,
+                        settings.secrets.postgres_password,
+                        settings.secrets.db_password,
+                    ),
                     # A rotated admin user password restarts Odoo, whose entrypoint applies it.
                     "odoo": _sha(
                         odoo_conf_text, odoo_secrets, settings.secrets.admin_user_password

@@ -23,6 +23,10 @@ if [ "$(id -u)" = 0 ]; then
   if [ -f /run/secrets/admin_user_password ]; then
     install -m 0600 -o odoo -g odoo /run/secrets/admin_user_password "$rc_dir/admin_user_password"
   fi
+  # HOME as the official image (USER odoo) has it, /var/lib/odoo: writable on the read-only
+  # root (fontconfig's cache for wkhtmltopdf goes there), where /root is not.
+  HOME=$(getent passwd odoo | cut -d: -f6)
+  export HOME
   exec setpriv --reuid=odoo --regid=odoo --init-groups "$0" "$@"
 fi
 export ODOO_RC="$rc_dir/odoo.conf"

@@ -18,6 +18,7 @@ from tests.harness.pyinfra_run import PyinfraRun, pyinfra
 from tests.integration.conftest import group_data_file, ssh_host
 from tests.integration.stack import WEBSOCKET_HEADERS, curl, logs_in, psql, stack_inventory
 from tests.unit.environments import STRONG
+from tests.unit.odoo_crypt import ODOO_CRYPT_CONTEXT
 
 PROJECT = "dfr-prod"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -168,23 +169,73 @@ def test_odoos_default_login_is_refused_and_the_configured_one_logs_in(first_run
     assert STRONG["DFR_ODOO_ADMIN_USER_PASSWORD"] not in first_run.output
 
 
-def test_a_rotated_admin_password_applies_on_redeploy_and_then_nothing_changes(
+ROTATED = {
+    "DFR_DB_PASSWORD": "Vb3nQ8wE5rT2yU7iO4pA9s",
+    "DFR_POSTGRES_PASSWORD": "Kd6fG1hJ8kL3zX5cV9bN2m",
+    "DFR_ODOO_ADMIN_PASSWD": "Wm5tB8xR2kQ7vN3cH9pL4d",
+    "DFR_ODOO_ADMIN_USER_PASSWORD": "Rt7kW2qZ9xN4mB6vC3pL8s",
+}
+
+
+def _master_password_hash(target: TargetHost) -> str:
+    """``admin_passwd`` as the running Odoo reads it (its merged configuration)."""
+    return target.exec(
+        f"docker exec {_containers(target)['odoo']['id']} "
+        "sed -n 's/^admin_passwd = //p' /run/dfr-odoo/odoo.conf"
+    )
+
+
+def _postgres_accepts(target: TargetHost, user: str, password: str) -> bool:
+    """A login from Odoo's container, as Odoo's own (PostgreSQL trusts only its own socket
+    and loopback)."""
+    out = target.exec(
+        f"docker exec -e PGPASSWORD={password} {_containers(target)['odoo']['id']} "
+        f"psql -X -h postgres -U {user} -d dfr -tAc 'SELECT 1' 2>&1 || true"
+    )
+    assert out == "1" or "password authentication failed" in out, out
+    return out == "1"
+
+
+def _set_secrets(inventory: Path, values: dict[str, str]) -> None:
+    secrets = inventory.parent / "prod.env"
+    secrets.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+
+
+def test_rotated_passwords_apply_on_redeploy_and_then_nothing_changes(
     first_run, inventory, target, domain
 ):
-    secrets = inventory.parent / "prod.env"
-    old, new = STRONG["DFR_ODOO_ADMIN_USER_PASSWORD"], "Rt7kW2qZ9xN4mB6vC3pL8s"
-    secrets.write_text(secrets.read_text().replace(old, new))
+    """Rotation is: edit the secrets file, deploy. Each of the stack's passwords takes effect,
+    the old ones stop working; put back, the originals work again and a redeploy is a no-op."""
+    master_before = _master_password_hash(target)
+    _set_secrets(inventory, ROTATED)
     try:
         rotated = pyinfra(inventory, "deploy.py")
         assert rotated.returncode == 0, rotated.stderr[-3000:]
-        assert logs_in(target, domain, "admin", new)
-        assert not logs_in(target, domain, "admin", old)
-        assert new not in rotated.output
+        assert all("(healthy)" in c["status"] for c in _containers(target).values())
+        # the admin user's password, through nginx
+        assert logs_in(target, domain, "admin", ROTATED["DFR_ODOO_ADMIN_USER_PASSWORD"])
+        assert not logs_in(target, domain, "admin", STRONG["DFR_ODOO_ADMIN_USER_PASSWORD"])
+        # the database role's and the superuser's (Odoo's login above went through the former)
+        assert _postgres_accepts(target, "dfr", ROTATED["DFR_DB_PASSWORD"])
+        assert not _postgres_accepts(target, "dfr", STRONG["DFR_DB_PASSWORD"])
+        assert _postgres_accepts(target, "postgres", ROTATED["DFR_POSTGRES_PASSWORD"])
+        assert not _postgres_accepts(target, "postgres", STRONG["DFR_POSTGRES_PASSWORD"])
+        # the master password: what Odoo checks it against
+        master = _master_password_hash(target)
+        assert master != master_before
+        assert ODOO_CRYPT_CONTEXT.verify(ROTATED["DFR_ODOO_ADMIN_PASSWD"], master)
+        assert not ODOO_CRYPT_CONTEXT.verify(STRONG["DFR_ODOO_ADMIN_PASSWD"], master)
+        for secret in ROTATED.values():
+            assert secret not in rotated.output
+        logs = target.exec(f"cd /opt/dfr/prod && docker compose -p {PROJECT} logs 2>&1")
+        assert not [secret for secret in ROTATED.values() if secret in logs]
     finally:
-        secrets.write_text(secrets.read_text().replace(new, old))
+        _set_secrets(inventory, STRONG)
     back = pyinfra(inventory, "deploy.py")
     assert back.returncode == 0, back.stderr[-3000:]
-    assert logs_in(target, domain, "admin", old)
+    assert logs_in(target, domain, "admin", STRONG["DFR_ODOO_ADMIN_USER_PASSWORD"])
+    assert _postgres_accepts(target, "dfr", STRONG["DFR_DB_PASSWORD"])
+    assert ODOO_CRYPT_CONTEXT.verify(STRONG["DFR_ODOO_ADMIN_PASSWD"], _master_password_hash(target))
     again = pyinfra(inventory, "deploy.py")
     assert again.returncode == 0 and again.changed() == [], again.changed()
 
@@ -212,7 +263,44 @@ def test_containers_run_without_privileges_they_do_not_need(first_run, target):
         assert config["CapDrop"] == ["ALL"], service
         assert "SYS_ADMIN" not in (config["CapAdd"] or []) and "NET_RAW" not in config["CapAdd"]
         assert not config["Privileged"], service
-        assert config["ReadonlyRootfs"] == (service == "nginx"), service
+        assert config["ReadonlyRootfs"], service
+
+
+def test_only_tmpfs_is_writable_and_the_merged_odoo_conf_stays_in_memory(first_run, target):
+    containers = _containers(target)
+    for service in ("odoo", "postgres"):
+        cid = containers[service]["id"]
+        tmpfs = json.loads(target.exec(f"docker inspect -f '{{{{json .HostConfig.Tmpfs}}}}' {cid}"))
+        assert sorted(tmpfs) == ["/run", "/tmp"], service
+        probe = target.exec(f"docker exec {cid} touch /usr/dfr-probe 2>&1 || true")
+        assert "Read-only file system" in probe, (service, probe)
+    odoo = containers["odoo"]["id"]
+    conf = "/run/dfr-odoo/odoo.conf"
+    assert target.exec(f"docker exec {odoo} stat -f -c %T {conf}") == "tmpfs"
+    assert target.exec(f"docker exec {odoo} stat -c '%a %U' {conf}") == "600 odoo"
+    assert target.exec(f"docker exec {odoo} grep -c '^db_password = ' {conf}") == "1"
+    # Odoo runs as odoo with the official image's HOME (fontconfig's cache, wkhtmltopdf)
+    environ = target.exec(f"docker exec -u odoo {odoo} cat /proc/1/environ | tr '\\0' '\\n'")
+    assert "HOME=/var/lib/odoo" in environ.splitlines()
+
+
+def test_a_one_off_odoo_command_runs_on_the_read_only_image(first_run, target):
+    """What module updates, restores (neutralize) and operators run: `compose run` of odoo."""
+    script = (
+        "import pathlib\n"
+        "try:\n"
+        "    pathlib.Path('/usr/dfr-probe').touch()\n"
+        "except OSError as error:\n"
+        "    print('root:', error.strerror)\n"
+        "print('admin login:', env.ref('base.user_admin').login)\n"
+    )
+    out = target.exec(
+        f"cd /opt/dfr/prod && docker compose -p {PROJECT} run --rm --no-deps -T odoo "
+        "odoo shell -d dfr 2>/dev/null",
+        input=script.encode(),
+    )
+    assert "root: Read-only file system" in out.splitlines()
+    assert "admin login: admin" in out.splitlines()
 
 
 def test_workers_change_is_previewed_then_recreates_only_odoo(first_run, inventory, target):

@@ -144,7 +144,7 @@ def test_an_override_replaces_the_template_line_and_every_key_is_there_once(env,
     options = {"log_level": "warn", "email_from": "erp@example.org", "db_maxconn": 32}
     settings = load_settings(host_data(env, tmp_path, odoo_options=options), HOST_SHAPE)
     # What Odoo reads: the rendered file, then the entrypoint's secrets appended to it.
-    conf = render("odoo.conf.j2", settings) + odoo_secrets_conf(settings)
+    conf = render("odoo.conf.j2", settings) + odoo_secrets_conf(settings, None)
     parser = configparser.RawConfigParser(strict=True)  # as Odoo's: a duplicate key is fatal
     parser.read_string(conf)
     keys = _keys(conf)
@@ -157,7 +157,7 @@ def test_an_override_replaces_the_template_line_and_every_key_is_there_once(env,
 @pytest.mark.parametrize("env", ENVS)
 def test_every_key_the_template_writes_is_replaced_or_refused_in_odoo_options(env, tmp_path):
     settings = load_settings(host_data(env, tmp_path), HOST_SHAPE)
-    written = set(_keys(render("odoo.conf.j2", settings) + odoo_secrets_conf(settings)))
+    written = set(_keys(render("odoo.conf.j2", settings) + odoo_secrets_conf(settings, None)))
     assert written <= ODOO_OPTIONS_OVERRIDABLE | set(ODOO_OPTIONS_SETTING) | ODOO_OPTIONS_FIXED
 
 

@@ -7,9 +7,14 @@ set -euo pipefail
 : "${DFR_DB_NAME:?DFR_DB_NAME is not set}"
 : "${DFR_DB_PASSWORD_FILE:?DFR_DB_PASSWORD_FILE is not set}"
 
-# The password is read by psql itself (\set with backticks), never put on a command line.
+# The password is read by psql itself (\set with backticks), never put on a command line, and
+# the session logs no statement (it would carry the password).
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
   -v role="$DFR_DB_USER" -v db="$DFR_DB_NAME" <<'SQL'
+\set VERBOSITY terse
+SET log_statement = 'none';
+SET log_min_duration_statement = -1;
+SET log_min_error_statement = 'panic';
 \set password `cat "$DFR_DB_PASSWORD_FILE"`
 SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER CREATEDB NOCREATEROLE PASSWORD %L',
               :'role', :'password')
