@@ -144,6 +144,32 @@ def test_a_backup_the_host_keeps_is_fetched_checked_as_it_arrives(prod, backup_f
     assert list((tmp_path / "bad").iterdir()) == []
 
 
+def test_a_host_lying_about_a_backups_name_gets_nothing_fetched_or_written(
+    prod, backup_file, tmp_path
+):
+    """A compromised host (here its ``du``, whose output ends dfr-backup's answer) names a path,
+    or another backup than the one asked for: refused in one line, nothing written anywhere."""
+    host, inventory = prod
+    liar = "/usr/local/bin/du"
+    kept = host.exec("ls /var/backups/dfr/prod | grep -E '[.]dfrbak$' | sort | tail -n1")
+    answers = {
+        "latest": ("../../lied 1", "not a backup's name and size"),
+        kept: ("prod-dfr-20200101T000000Z.dfrbak 1", f"when {kept} was asked for"),
+    }
+    try:
+        for wanted, (lie, refusal) in answers.items():
+            host.exec(f"cat >{liar} && chmod 755 {liar}",
+                      input=f"#!/bin/sh\nprintf '1\\n{lie}\\n'\n".encode())  # fmt: skip
+            run = pyinfra(inventory, "tasks/backup.py",
+                          data={"backup_dir": tmp_path / "fetched", "fetch": wanted})  # fmt: skip
+            assert run.returncode != 0
+            assert refusal in run.stderr and "nothing was fetched" in run.stderr
+            assert list(tmp_path.iterdir()) == []  # not even backup_dir was made
+            assert not (tmp_path.parent / "lied").exists()
+    finally:
+        host.exec(f"rm -f {liar}")
+
+
 def test_transfers_go_through_paramiko_where_openssh_cannot_log_in(prod, tmp_path):
     """An ``ssh`` that is refused (a key only paramiko can use, say): the fetch still works,
     through pyinfra's own connection, and says so."""
