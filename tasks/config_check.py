@@ -131,6 +131,6 @@ def _reason(lines: list[str]) -> str:
     lines = [line.strip() for line in lines if line.strip() and "skipping missing" not in line]
     for marker in ("[emerg]", "LOG:", "FATAL:"):
         found = [line for line in lines if marker in line]
-        if found:
-            return found[0]
+        if found:  # from the marker on: PostgreSQL's lines start with a timestamp
+            return found[0][found[0].index(marker) :] if marker != "[emerg]" else found[0]
     return lines[-1] if lines else "no reason given"
