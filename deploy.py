@@ -1,13 +1,22 @@
 """The DFR platform on every host of an inventory: ``pyinfra inventories/<env>.py deploy.py``.
 
-Settings are validated first (one line and exit 1 on bad input, nothing touched); then Docker,
-the images, the configuration and the Compose project, gated on health.
+Settings are validated first (one line and exit 1 on bad input, nothing touched); staging and
+prod then take the environment's deploy lock on each host. Then Docker, the images, the
+configuration and the Compose project, gated on health; a run that changed something is
+recorded in the host's release log.
 """
 
+from tasks.deploy_lock import hold_deploy_lock
 from tasks.docker import install_docker
+from tasks.releases import ReleasePlan, release_finished, release_started
 from tasks.stack import check_ports_free, deploy_stack, stack_settings
 
 settings = stack_settings()
+hold_deploy_lock(settings, "deploy.py")
 check_ports_free(settings)
+release = ReleasePlan(kind="deploy")
+release_started(name="Open the release record", settings=settings, release=release)
 install_docker()
-deploy_stack(settings)
+deploy_stack(settings, release)
+release_finished(name="Record the release if the run changed anything", settings=settings,
+                 release=release)  # fmt: skip

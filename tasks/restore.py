@@ -33,6 +33,7 @@ from pyinfra.operations import python, server
 from tasks.archive import checked_manifest, stored_manifest, verify, zip_to_tar
 from tasks.backup_settings import BackupSettings, backup_settings
 from tasks.backup_tools import install_backup_tools
+from tasks.deploy_lock import hold_deploy_lock
 from tasks.errors import SettingsError
 from tasks.facts import FreeBytes
 from tasks.restore_upload import STREAMED, upload_and_restore
@@ -139,6 +140,7 @@ def restore_entry() -> None:
             "backup_file is not set: add --data backup_file=PATH (a backup on this machine)"
         )
     settings = stack_settings()
+    hold_deploy_lock(settings, "tasks/restore.py")
     restore(settings, backup_settings(host.data, settings.env), Path(str(value)))
 
 

@@ -22,6 +22,7 @@ from tasks.facts import ComposeProject, HostShape, ListeningPorts, OdooSecretsFi
 from tasks.images import images_on_host, planned_images, refresh_requested
 from tasks.modules import modules_to_update, update_modules
 from tasks.odoo_secrets import odoo_secrets_conf
+from tasks.releases import ReleasePlan
 from tasks.render import render
 from tasks.secret_files import private_upload_dir, secret_file
 from tasks.settings import Settings, load_settings
@@ -51,7 +52,8 @@ def check_ports_free(settings: Settings) -> None:
 
 
 @deploy("DFR stack")
-def deploy_stack(settings: Settings) -> None:
+def deploy_stack(settings: Settings, release: ReleasePlan | None = None) -> None:
+    """The stack on the host; ``release`` is told the images' tags and the modules updated."""
     base = settings.stack_dir
     for path, mode in (
         (base, "0755"),
@@ -141,6 +143,9 @@ def deploy_stack(settings: Settings) -> None:
     )
 
     modules = modules_to_update(settings, images["odoo"])
+    if release is not None:
+        release.tags = tuple(tags.values())
+        release.details.update(addons=images["odoo"].addons_sha, modules_updated=modules)
     if modules:
         update_modules(settings, modules)
 
