@@ -1,0 +1,73 @@
+"""The release log's arithmetic: Odoo's unavailable time, and which release a rollback takes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.errors import SettingsError
+from tasks.releases import unavailable_seconds
+from tasks.rollback import rollback_target
+
+S = 1_000_000_000  # nanoseconds
+
+
+def test_unavailable_time_runs_from_a_death_to_the_successor_being_healthy():
+    events = [
+        f"{10 * S} odoo kill", f"{10 * S + 1} odoo die", f"{11 * S} odoo start",
+        f"{14 * S} odoo health_status: healthy",
+    ]  # fmt: skip
+    assert unavailable_seconds(events, now=100) == pytest.approx(4.0)
+
+
+def test_overlapping_downtimes_of_odoo_and_nginx_count_once():
+    events = [
+        f"{10 * S} odoo die", f"{12 * S} nginx die", f"{15 * S} odoo health_status: healthy",
+        f"{16 * S} nginx health_status: healthy", f"{20 * S} postgres die",
+    ]  # fmt: skip
+    assert unavailable_seconds(events, now=100) == pytest.approx(6.0)
+
+
+def test_a_service_still_down_counts_until_now():
+    assert unavailable_seconds([f"{90 * S} nginx die"], now=100) == pytest.approx(10.0)
+
+
+def test_no_event_means_no_downtime():
+    assert unavailable_seconds([], now=100) == 0
+
+
+def _deploy(id_: str, **fields) -> dict:
+    return {"id": id_, "kind": "deploy", "result": "ok", **fields}
+
+
+def test_rollback_takes_the_deploy_before_the_running_one():
+    records = [_deploy("20261201T000000Z"), _deploy("20261202T000000Z"),
+               {"id": "20261203T000000Z", "kind": "deploy", "result": "failed"}]  # fmt: skip
+    assert rollback_target(records, None)["id"] == "20261201T000000Z"
+
+
+def test_after_a_rollback_the_next_one_goes_further_back():
+    records = [_deploy("20261201T000000Z"), _deploy("20261202T000000Z"),
+               _deploy("20261203T000000Z"),
+               {"id": "20261204T000000Z", "kind": "rollback", "result": "ok",
+                "rolled_back_to": "20261202T000000Z"}]  # fmt: skip
+    assert rollback_target(records, None)["id"] == "20261201T000000Z"
+
+
+def test_rollback_over_a_module_update_is_refused():
+    records = [_deploy("20261201T000000Z"), _deploy("20261202T000000Z", modules_updated=["dfr"])]
+    with pytest.raises(SettingsError, match="20261202T000000Z updated modules after"):
+        rollback_target(records, None)
+
+
+@pytest.mark.parametrize(
+    ("records", "asked", "message"),
+    [
+        ([], None, "no successful release is recorded"),
+        ([_deploy("20261201T000000Z")], None, "no release before 20261201T000000Z"),
+        ([_deploy("20261201T000000Z")], "20261201T000000Z", "is the one running"),
+        ([_deploy("20261201T000000Z")], "nope", "release 'nope' is not a successful deploy"),
+    ],
+)
+def test_rollback_without_a_release_to_go_to_says_why(records, asked, message):
+    with pytest.raises(SettingsError, match=message):
+        rollback_target(records, asked)
