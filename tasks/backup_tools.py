@@ -23,6 +23,7 @@ SCRIPT_MODES = (
     ("dfr-backup", "0755"),
     ("dfr-restore", "0755"),
     ("dfr-retention", "0755"),
+    ("dfr-update", "0755"),  # module updates on a snapshot, run by deploy.py
 )
 
 

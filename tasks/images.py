@@ -40,6 +40,11 @@ class Image:
     addons: Path | None
     tag: str
     addons_sha: str
+    module_shas: tuple[tuple[str, str], ...] = ()  # each addon's own content hash
+
+    @property
+    def module_shas_label(self) -> str:
+        return ",".join(f"{name}={sha}" for name, sha in self.module_shas)
 
 
 def planned_images(settings: Settings) -> dict[str, Image]:
@@ -62,8 +67,20 @@ def planned_images(settings: Settings) -> dict[str, Image]:
             addons,
             tag,
             addons_digest.hexdigest()[:12],
+            module_hashes(addons) if addons else (),
         )
     return images
+
+
+def module_hashes(addons: Path) -> tuple[tuple[str, str], ...]:
+    """The content hash of each module (a directory with a ``__manifest__.py``) in ``addons``,
+    by name: a module is updated only when its own files changed."""
+    hashes = []
+    for module in sorted(p for p in addons.iterdir() if (p / "__manifest__.py").is_file()):
+        digest = hashlib.sha256()
+        _hash_tree(digest, module)
+        hashes.append((module.name, digest.hexdigest()[:12]))
+    return tuple(hashes)
 
 
 def _hash_tree(digest: hashlib._Hash, root: Path) -> None:
@@ -214,6 +231,8 @@ def build_image(
         )
     build_arg = shlex.quote(f"{image.service.upper()}_BASE={image.base}")
     labels = {"org.opencontainers.image.version": version, "dfr.addons-sha": image.addons_sha}
+    if image.module_shas:
+        labels["dfr.module-shas"] = image.module_shas_label
     label_args = " ".join(f"--label {shlex.quote(f'{k}={v}')}" for k, v in labels.items())
     label_args += ' --label "dfr.base-id=$base_id"'
     steps.append(

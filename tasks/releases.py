@@ -122,6 +122,21 @@ def release_started(settings: Settings, release: ReleasePlan) -> Generator[str, 
     yield from ()  # an operation is a generator, even one that never runs a command
 
 
+def release_id() -> str | None:
+    """The id of the release this run is making on this host, once it executes."""
+    record = _in_progress.get(host.name)
+    return record["id"] if record else None
+
+
+def mark_release(**fields: Any) -> None:
+    """Adds ``fields`` to the record of this run, the one recorded should the run fail here."""
+    record = _in_progress.get(host.name)
+    if record is None:
+        return
+    record.update(fields)
+    tell_lock_holder("unfinished " + json.dumps({k: v for k, v in record.items() if k[0] != "_"}))
+
+
 @operation()
 def release_finished(
     settings: Settings, release: ReleasePlan
@@ -202,11 +217,11 @@ def unavailable_seconds(events: list[str], now: float) -> float:
     ``TIMENANO SERVICE ACTION``), the services' down intervals joined."""
     down_since: dict[str, float] = {}
     intervals: list[tuple[float, float]] = []
-    for line in sorted(events, key=lambda item: int(item.split(" ", 1)[0])):
-        parts = line.split(" ", 2)
-        if len(parts) < 3 or parts[1] not in SERVICES_SERVED:
-            continue
-        when, service, action = int(parts[0]) / 1e9, parts[1], parts[2]
+    # Other lines (an exec's command may span lines) are skipped.
+    parsed = [line.split(" ", 2) for line in events]
+    parsed = [p for p in parsed if len(p) == 3 and p[0].isdigit() and p[1] in SERVICES_SERVED]
+    for stamp, service, action in sorted(parsed, key=lambda parts: int(parts[0])):
+        when = int(stamp) / 1e9
         if action in ("die", "kill", "stop") and service not in down_since:
             down_since[service] = when
         elif action == "health_status: healthy" and service in down_since:

@@ -65,7 +65,8 @@ def rollback_target(records: list[dict[str, Any]], asked: str | None) -> dict[st
     migrated = [
         record["id"]
         for record in done
-        if record["id"] > target["id"] and record.get("modules_updated")
+        if record["id"] > target["id"]
+        and (record.get("modules_updated") or record.get("modules_installed"))
     ]
     if migrated:
         raise SettingsError(

@@ -20,7 +20,7 @@ from tasks.config_check import CANDIDATES, install_checked_config
 from tasks.errors import SettingsError
 from tasks.facts import ComposeProject, HostShape, ListeningPorts, OdooSecretsFile
 from tasks.images import images_on_host, planned_images, refresh_requested
-from tasks.modules import modules_to_update, update_modules
+from tasks.modules import keep_running_release, module_changes, update_modules
 from tasks.odoo_secrets import odoo_secrets_conf
 from tasks.releases import ReleasePlan
 from tasks.render import render
@@ -70,6 +70,9 @@ def deploy_stack(settings: Settings, release: ReleasePlan | None = None) -> None
     builds = images_on_host(settings, refresh=refresh_requested())
     images = planned_images(settings)
     tags = {name: image.tag for name, image in images.items()}
+    modules = module_changes(settings, images["odoo"])
+    if modules:
+        keep_running_release(settings)  # before anything below replaces it
 
     # Rendered once: uploaded below and hashed into the compose labels (pbkdf2 is slow).
     odoo_secrets = odoo_secrets_conf(
@@ -142,12 +145,15 @@ def deploy_stack(settings: Settings, release: ReleasePlan | None = None) -> None
         create_remote_dir=False,
     )
 
-    modules = modules_to_update(settings, images["odoo"])
     if release is not None:
         release.tags = tuple(tags.values())
-        release.details.update(addons=images["odoo"].addons_sha, modules_updated=modules)
+        release.details.update(
+            addons=images["odoo"].addons_sha,
+            modules_updated=list(modules.update),
+            modules_installed=list(modules.install),
+        )
     if modules:
-        update_modules(settings, modules)
+        update_modules(name=modules.operation_name, settings=settings, changes=modules)
 
     up = compose_up(
         name=f"Bring {settings.project} up (healthy) when it changed",

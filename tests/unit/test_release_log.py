@@ -71,3 +71,9 @@ def test_rollback_over_a_module_update_is_refused():
 def test_rollback_without_a_release_to_go_to_says_why(records, asked, message):
     with pytest.raises(SettingsError, match=message):
         rollback_target(records, asked)
+
+
+def test_lines_that_are_not_events_are_skipped():
+    events = [f"{10 * S} odoo die", "  print('a health check spanning lines')", "",
+              f"{12 * S} odoo health_status: healthy"]  # fmt: skip
+    assert unavailable_seconds(events, now=100) == pytest.approx(2.0)

@@ -1,0 +1,181 @@
+"""Module updates on a production-like target: only what changed, on a snapshot, put back on
+failure with the release before it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.harness.hosts import HostPool, TargetHost
+from tests.harness.images import docker_ready_image
+from tests.harness.pyinfra_run import PROJECT, PyinfraRun, pyinfra
+from tests.integration.stack import curl, psql, stack_inventory
+
+MANIFEST = """{{
+    "name": "{name}",
+    "version": "{version}",
+    "license": "LGPL-3",
+    "depends": {depends!r},
+    "installable": True,
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def target(start_hosts, pool: HostPool) -> TargetHost:
+    (host,) = start_hosts(docker_ready_image(), prefix="modules")
+    return host
+
+
+@pytest.fixture(scope="module")
+def addons(tmp_path_factory) -> Path:
+    """The project's addons plus dfr_extra, which depends on dfr_base."""
+    path = tmp_path_factory.mktemp("addons")
+    shutil.rmtree(path)
+    shutil.copytree(PROJECT / "files" / "addons", path)
+    _module(path, "dfr_extra", "18.0.1.0.0", ["dfr_base"])
+    return path
+
+
+@pytest.fixture(scope="module")
+def inventory(pool, target, base_images, distro_docker_data):
+    return stack_inventory(pool, [target], "prod", base_images, distro_docker_data)
+
+
+@pytest.fixture(scope="module")
+def domain(target) -> str:
+    return f"{target.name}.prod.dfr.test"
+
+
+@pytest.fixture(scope="module")
+def first_run(inventory) -> PyinfraRun:
+    """The stack with the project's own addons: dfr_base only."""
+    run = pyinfra(inventory, "deploy.py")
+    assert run.returncode == 0, run.stderr[-4000:]
+    return run
+
+
+def _module(addons: Path, name: str, version: str, depends: list[str]) -> Path:
+    module = addons / name
+    module.mkdir(exist_ok=True)
+    (module / "__init__.py").touch()
+    (module / "__manifest__.py").write_text(
+        MANIFEST.format(name=name, version=version, depends=depends)
+    )
+    return module
+
+
+def _deploy_extra(inventory: Path, addons: Path, **data: object) -> PyinfraRun:
+    """deploy.py with dfr_extra among odoo_modules (host data: an inventory of its own)."""
+    text = inventory.read_text().replace("'odoo_modules': ['dfr_base']",
+                                         "'odoo_modules': ['dfr_base', 'dfr_extra']")  # fmt: skip
+    assert "dfr_extra" in text
+    (inventory.parent / "extra").mkdir(exist_ok=True)
+    path = inventory.parent / "extra" / "prod.py"  # same name: the same environment
+    path.write_text(text)
+    return pyinfra(path, "deploy.py", data={"odoo_addons_src": addons, **data})
+
+
+def _module_rows(target: TargetHost) -> dict[str, tuple[str, str, str]]:
+    rows = psql(target, "SELECT name, state, latest_version, write_date FROM ir_module_module "
+                        "WHERE name LIKE 'dfr%'")  # fmt: skip
+    return {row.split("|")[0]: tuple(row.split("|")[1:]) for row in rows.splitlines()}
+
+
+def _last_record(target: TargetHost) -> dict:
+    return json.loads(target.exec("tail -n1 /opt/dfr/prod/releases.jsonl"))
+
+
+def _database_dump(target: TargetHost) -> str:
+    """The whole database as SQL (pg_dump 17.6's random \\restrict key left out)."""
+    dump = target.exec(
+        "docker exec $(docker ps -q --filter label=com.docker.compose.service=postgres) "
+        "pg_dump -U postgres -d dfr | grep -v '^\\\\\\(un\\)\\?restrict '"
+    )
+    assert "CREATE TABLE public.ir_module_module" in dump
+    return dump
+
+
+def _filestore(target: TargetHost) -> str:
+    return target.exec(
+        "cd /var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore && "
+        "find . -type f -print0 | sort -z | xargs -0 -r sha256sum"
+    )
+
+
+def _odoo_image(target: TargetHost) -> str:
+    return target.exec(
+        "docker inspect -f '{{.Image}}' "
+        "$(docker ps -q --filter label=com.docker.compose.service=odoo)"
+    )
+
+
+@pytest.mark.smoke
+def test_a_module_added_to_odoo_modules_is_installed_and_nothing_else_updated(
+    first_run, inventory, addons, target
+):
+    before = _module_rows(target)
+    run = _deploy_extra(inventory, addons)
+    assert run.returncode == 0, run.stderr[-3000:]
+    after = _module_rows(target)
+    assert after["dfr_extra"][0] == "installed"
+    assert after["dfr_base"] == before["dfr_base"]  # same version, not written
+    record = _last_record(target)
+    assert record["modules_installed"] == ["dfr_extra"] and record["modules_updated"] == []
+
+
+def test_only_the_module_whose_files_changed_is_updated(first_run, inventory, addons, target):
+    before = _module_rows(target)
+    _module(addons, "dfr_extra", "18.0.1.1.0", ["dfr_base"])
+    run = _deploy_extra(inventory, addons)
+    assert run.returncode == 0, run.stderr[-3000:]
+    after = _module_rows(target)
+    assert after["dfr_extra"][1] == "18.0.1.1.0"
+    assert after["dfr_base"] == before["dfr_base"]
+    assert _last_record(target)["modules_updated"] == ["dfr_extra"]
+    again = _deploy_extra(inventory, addons)
+    assert again.returncode == 0 and again.changed() == [], again.changed()
+
+
+def test_a_failing_update_puts_back_the_database_filestore_and_release_before_it(
+    first_run, inventory, addons, target, domain, tmp_path
+):
+    """dfr_base's update runs and commits (a post-migration writes a table), then dfr_extra's
+    pre-migration raises: Odoo leaves a half-migrated database, which must not stay."""
+    dump, filestore, image = _database_dump(target), _filestore(target), _odoo_image(target)
+    failing = tmp_path / "addons"
+    shutil.copytree(addons, failing)
+    base = _module(failing, "dfr_base", "18.0.1.1.0", ["base"])
+    (base / "migrations" / "18.0.1.1.0").mkdir(parents=True)
+    (base / "migrations" / "18.0.1.1.0" / "post-mark.py").write_text(
+        "def migrate(cr, version):\n    cr.execute('CREATE TABLE dfr_half_migrated (v int)')\n"
+    )
+    extra = _module(failing, "dfr_extra", "18.0.1.2.0", ["dfr_base"])
+    (extra / "migrations" / "18.0.1.2.0").mkdir(parents=True)
+    (extra / "migrations" / "18.0.1.2.0" / "pre-break.py").write_text(
+        "def migrate(cr, version):\n    raise Exception('broken migration of dfr_extra')\n"
+    )
+
+    run = _deploy_extra(inventory, failing)
+    assert run.returncode != 0
+    assert "the module update (update dfr_base,dfr_extra) failed and was rolled back" in run.stderr
+    assert "Exception: broken migration of dfr_extra" in run.stderr
+    assert _database_dump(target) == dump  # byte for byte: dfr_base's committed update is gone
+    assert _filestore(target) == filestore
+    assert _odoo_image(target) == image
+    login = curl(target, domain, f"https://{domain}/web/login", "-o", "/dev/null",
+                 "-w", "%{http_code}")  # fmt: skip
+    assert login.stdout == "200"
+    record = _last_record(target)
+    assert record["result"] == "rolled back"
+    assert "broken migration of dfr_extra" in record["error"]
+    assert psql(target, "SELECT count(*) FROM pg_database WHERE datname LIKE 'dfr_before_%'") == "2"
+
+    # The release before is what runs: deploying it again changes only the build context,
+    # which the failed run had filled with its addons.
+    again = _deploy_extra(inventory, addons)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert [name for name in again.changed() if "build context" not in name.lower()] == []
