@@ -65,6 +65,12 @@ PROBE_NEUTRALIZE = (
     " ON CONFLICT (key) DO UPDATE SET value = 'yes';\n"
 )
 WS_KEY = base64.b64encode(b"0123456789abcdef").decode()
+# The body of a migration script: it records what ran, and the version it was given.
+MIGRATION_SCRIPT = """def migrate(cr, version):
+    cr.execute("CREATE TABLE IF NOT EXISTS dfr_migration_log (id serial, entry varchar)")
+    cr.execute("INSERT INTO dfr_migration_log (entry) VALUES (%s)", ({entry!r} + version,))
+"""
+MIGRATION_LOG = "SELECT string_agg(entry, ', ' ORDER BY id) FROM dfr_migration_log"
 
 
 def probe_module(root: Path, version: str) -> Path:
@@ -76,6 +82,28 @@ def probe_module(root: Path, version: str) -> Path:
     (module / "__manifest__.py").write_text(repr(manifest) + "\n")
     (module / "data" / "neutralize.sql").write_text(PROBE_NEUTRALIZE)
     return module
+
+
+def migrating_module(
+    root: Path, name: str, version: str, scripts: tuple[str, ...] = (),
+    depends: tuple[str, ...] = ("base",), raises: str = "",
+) -> Path:  # fmt: skip
+    """An addon at ``version`` with migration scripts (``<version dir>/<file>.py``) that log
+    `<name> <script> from <version given>` to the table dfr_migration_log, the ``raises`` one
+    raising ``Exception(<name> cannot migrate)`` after logging."""
+    module = root / name
+    module.mkdir(parents=True)
+    (module / "__init__.py").write_text("")
+    manifest = {"name": name, "version": version, "depends": list(depends), "license": "LGPL-3"}
+    (module / "__manifest__.py").write_text(repr(manifest) + "\n")
+    for script in scripts:
+        path = module / "migrations" / f"{script}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = MIGRATION_SCRIPT.format(entry=f"{name} {script} from ")
+        if script == raises:
+            body += f"    raise Exception({name + ' cannot migrate'!r})\n"
+        path.write_text(body)
+    return root
 
 
 @dataclass
@@ -308,6 +336,112 @@ def test_missing_dependency_fails_init_with_status_255(bed: Bed):
         "CRITICAL broken odoo.service.server: Failed to initialize database `broken`."
         in done.stderr
     )
+
+
+def update(bed: Bed, db: str, addons: Path, *modules: str) -> subprocess.CompletedProcess[str]:
+    """`odoo -d db -u modules --stop-after-init` with ``addons`` as the addons path."""
+    return bed.once("odoo", "-d", db, "--addons-path=/tmp/addons", "-u", ",".join(modules),
+                    "--stop-after-init", addons=addons)  # fmt: skip
+
+
+def install(bed: Bed, db: str, addons: Path, *modules: str) -> subprocess.CompletedProcess[str]:
+    return bed.once("odoo", "-d", db, "--addons-path=/tmp/addons", "-i", ",".join(modules),
+                    "--stop-after-init", addons=addons)  # fmt: skip
+
+
+def versions(bed: Bed, db: str) -> dict[str, str]:
+    return bed.pairs(
+        db, "SELECT name, state || ':' || latest_version FROM ir_module_module"
+        " WHERE name LIKE 'dfr_mig%'",
+    )  # fmt: skip
+
+
+def test_fresh_install_runs_no_migration_script(bed: Bed):
+    scripts = ("1.1.0/pre-log", "1.1.0/post-log", "1.1.0/end-log", "0.0.0/post-log")
+    addons = migrating_module(bed.tmp / "fresh", "dfr_mig_a", "1.1.0", scripts)
+    done = install(bed, "mig_fresh", addons, "dfr_mig_a")
+    assert done.returncode == 0, done.stderr
+    assert versions(bed, "mig_fresh") == {"dfr_mig_a": "installed:18.0.1.1.0"}
+    table = "SELECT count(*) FROM pg_tables WHERE tablename = 'dfr_migration_log'"
+    assert bed.sql("mig_fresh", table) == "0"
+    assert "Running migration" not in done.stderr
+
+
+def test_update_runs_the_migration_scripts_in_order(bed: Bed):
+    before = migrating_module(bed.tmp / "mig-1.0", "dfr_mig_a", "1.0.0")
+    migrating_module(before, "dfr_mig_user", "1.0.0", depends=("dfr_mig_a",))
+    done = install(bed, "mig_update", before, "dfr_mig_user")
+    assert done.returncode == 0, done.stderr
+    # Short and full version directories; 1.0.0 (installed) and 1.2.0 (future) must not run.
+    scripts = ("1.1.0/post-log", "18.0.1.1.0/pre-log", "1.1.0/end-log", "0.0.0/pre-log",
+               "0.0.0/post-log", "1.0.0/pre-log", "1.2.0/post-log")  # fmt: skip
+    after = migrating_module(bed.tmp / "mig-1.1", "dfr_mig_a", "1.1.0", scripts)
+    # A module depending on an updated one is updated too (button_upgrade), and the dependency
+    # its new version adds is installed first.
+    migrating_module(after, "dfr_mig_user", "1.0.1", ("1.0.1/pre-log",),
+                     depends=("dfr_mig_a", "mail"))  # fmt: skip
+    done = update(bed, "mig_update", after, "dfr_mig_a")
+    assert done.returncode == 0, done.stderr
+    assert bed.sql("mig_update", MIGRATION_LOG) == ", ".join(
+        [
+            "dfr_mig_a 0.0.0/pre-log from 18.0.1.0.0",
+            "dfr_mig_a 18.0.1.1.0/pre-log from 18.0.1.0.0",
+            "dfr_mig_a 1.1.0/post-log from 18.0.1.0.0",
+            "dfr_mig_a 0.0.0/post-log from 18.0.1.0.0",
+            "dfr_mig_user 1.0.1/pre-log from 18.0.1.0.0",
+            "dfr_mig_a 1.1.0/end-log from 18.0.1.0.0",
+        ]
+    )
+    assert versions(bed, "mig_update") == {
+        "dfr_mig_a": "installed:18.0.1.1.0",
+        "dfr_mig_user": "installed:18.0.1.0.1",
+    }
+    assert bed.sql("mig_update", "SELECT state FROM ir_module_module WHERE name = 'mail'") == (
+        "installed"
+    )
+    assert "odoo.modules.migration: module dfr_mig_a: Running migration [>18.0.1.1.0] pre-log" in (
+        done.stderr
+    )
+
+
+def test_failing_migration_fails_the_update_and_keeps_the_modules_before_it(bed: Bed):
+    before = migrating_module(bed.tmp / "fail-1.0", "dfr_mig_a", "1.0.0")
+    migrating_module(before, "dfr_mig_b", "1.0.0")
+    assert install(bed, "mig_fail", before, "dfr_mig_a", "dfr_mig_b").returncode == 0
+    after = migrating_module(bed.tmp / "fail-1.1", "dfr_mig_a", "1.1.0",
+                             ("1.1.0/pre-log", "1.1.0/post-log"))  # fmt: skip
+    migrating_module(after, "dfr_mig_b", "1.1.0", ("1.1.0/pre-log",), raises="1.1.0/pre-log")
+    done = update(bed, "mig_fail", after, "dfr_mig_a", "dfr_mig_b")
+    assert done.returncode == 255
+    assert done.stderr.rstrip().splitlines()[-1] == "Exception: dfr_mig_b cannot migrate"
+    assert (
+        "CRITICAL mig_fail odoo.service.server: Failed to initialize database `mig_fail`."
+        in done.stderr
+    )
+    # dfr_mig_a (loaded first) was committed with its scripts' work; Odoo 18 records a module
+    # at its new version only after that commit, so the failure of the next one loses that.
+    assert bed.sql("mig_fail", MIGRATION_LOG) == (
+        "dfr_mig_a 1.1.0/pre-log from 18.0.1.0.0, dfr_mig_a 1.1.0/post-log from 18.0.1.0.0"
+    )
+    assert versions(bed, "mig_fail") == {
+        "dfr_mig_a": "installed:18.0.1.0.0",
+        "dfr_mig_b": "installed:18.0.1.0.0",
+    }
+
+
+def test_update_left_unfinished_is_resumed_at_the_next_start(bed: Bed):
+    before = migrating_module(bed.tmp / "resume-1.0", "dfr_mig_a", "1.0.0")
+    assert install(bed, "mig_resume", before, "dfr_mig_a").returncode == 0
+    # What a run killed during `-u dfr_mig_a` leaves (a failing one resets the state).
+    bed.sql(
+        "mig_resume", "UPDATE ir_module_module SET state = 'to upgrade' WHERE name = 'dfr_mig_a'"
+    )
+    after = migrating_module(bed.tmp / "resume-1.1", "dfr_mig_a", "1.1.0", ("1.1.0/pre-log",))
+    done = bed.once("odoo", "-d", "mig_resume", "--addons-path=/tmp/addons", "--stop-after-init",
+                    addons=after)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert bed.sql("mig_resume", MIGRATION_LOG) == "dfr_mig_a 1.1.0/pre-log from 18.0.1.0.0"
+    assert versions(bed, "mig_resume") == {"dfr_mig_a": "installed:18.0.1.1.0"}
 
 
 def test_login_page_and_login(bed: Bed):

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 
-from . import config, database, db_context, setup_logging, web
+from . import config, database, db_context, loading, setup_logging, web
 from . import shell as shell_env
 
 _logger = logging.getLogger("odoo")
@@ -102,7 +102,7 @@ def server(args: list[str]) -> int:
     rc = 0
     for name in config.db_names(conf):  # preload_registries
         try:
-            database.load(conf, name, new=name in new_dbs)
+            loading.load(conf, name, new=name in new_dbs)
         except Exception:
             with db_context(name):
                 _server.critical("Failed to initialize database `%s`.", name, exc_info=True)

@@ -1,5 +1,6 @@
-"""Databases: creation, a minimal Odoo schema, module install/update, neutralization, the zip
-dump format and the filestore (odoo18-facts.md sections 1.4, 6, 7 and 11)."""
+"""Databases: creation, a minimal Odoo schema, the modules found on the addons path,
+neutralization, the zip dump format and the filestore (odoo18-facts.md sections 1.4, 6, 7 and
+11). Installing and updating modules is loading.py's job."""
 
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ from psycopg2 import sql
 from . import config, db_context
 
 _logger = logging.getLogger("odoo.service.db")
-_loading = logging.getLogger("odoo.modules.loading")
 _neutralize = logging.getLogger("odoo.modules.neutralize")
 Cursor = psycopg2.extensions.cursor
 
@@ -85,10 +85,6 @@ class DatabaseExists(Exception):
 class AccessDenied(Exception):
     def __init__(self) -> None:
         super().__init__("Access Denied")
-
-
-class ModuleError(Exception):
-    pass
 
 
 # --- connections ------------------------------------------------------------------------------
@@ -247,7 +243,7 @@ def _insert(cr: Cursor, query: str, params: tuple[Any, ...]) -> int:
     return int(cr.fetchone()[0])
 
 
-def _load_base_data(cr: Cursor, demo: bool) -> None:
+def load_base_data(cr: Cursor, demo: bool) -> None:
     company = _insert(cr, "INSERT INTO res_partner (name, is_company) VALUES (%s, true)",
                       ("My Company",))  # fmt: skip
     _xmlid(cr, "base", "main_partner", "res.partner", company)
@@ -293,100 +289,6 @@ def init_parameters(cr: Cursor, conf: dict[str, Any], force: bool = False) -> No
             f" ON CONFLICT (key) DO {action}",
             (key, value),
         )
-
-
-def _install(
-    cr: Cursor, conf: dict[str, Any], available: dict[str, Module], names: set[str]
-) -> None:
-    cr.execute("SELECT name FROM ir_module_module WHERE state = 'installed'")
-    installed = {name for (name,) in cr.fetchall()}
-    todo: list[str] = []  # dependencies first
-
-    def add(name: str, wanted_by: str) -> None:
-        if name in installed or name in todo:
-            return
-        if name not in available:
-            raise ModuleError(
-                f'You try to install module "{wanted_by}" that depends on module "{name}".\n'
-                "But the latter module is not available in your system."
-            )
-        for dependency in available[name].depends:
-            add(dependency, name)
-        todo.append(name)
-
-    for name in sorted(n for n in names if n in available):
-        add(name, name)
-    while True:
-        new, done = set(todo), installed | set(todo)
-        extra = sorted(
-            n for n, m in available.items() if n not in done and m.auto_install_ready(done, new)
-        )
-        if not extra:
-            break
-        for name in extra:
-            add(name, name)
-    demo = not conf["without_demo"]
-    if todo:
-        _loading.info("loading %d modules...", len(todo))
-    for name in todo:
-        cr.execute(
-            "UPDATE ir_module_module SET state = 'installed', latest_version = %s, demo = %s,"
-            " write_date = now() AT TIME ZONE 'UTC' WHERE name = %s",
-            (available[name].version, demo, name),
-        )
-        if name == "base":
-            _load_base_data(cr, demo)
-        _loading.info("module %s: installed (%s)", name, available[name].version)
-
-
-def _upgrade(cr: Cursor, available: dict[str, Module], names: set[str]) -> None:
-    cr.execute("SELECT name FROM ir_module_module WHERE state = 'installed' ORDER BY id")
-    installed = [name for (name,) in cr.fetchall()]
-    for name in installed if "all" in names else [n for n in installed if n in names]:
-        if name in available:
-            cr.execute(
-                "UPDATE ir_module_module SET latest_version = %s, write_date ="
-                " now() AT TIME ZONE 'UTC' WHERE name = %s",
-                (available[name].version, name),
-            )
-            _loading.info("module %s: updated to %s", name, available[name].version)
-
-
-def load(conf: dict[str, Any], dbname: str, new: bool = False) -> None:
-    """Registry.new(dbname): initialise a new database, apply -i/-u, or only check it.
-
-    Modules are installed or updated only when asked for (-i/-u, or a new database).
-    """
-    init, update = config.modules_arg(conf["init"]), config.modules_arg(conf["update"])
-    if new:
-        init.add("base")
-    with db_context(dbname), cursor(conf, dbname) as cr:
-        if not table_exists(cr, "ir_module_module"):
-            if not (init or update):
-                _loading.error(
-                    "Database %s not initialized, you can force it with `-i base`", dbname
-                )
-                return
-            _loading.info("init db")
-            cr.execute(SCHEMA)
-            init_parameters(cr, conf)
-            init.add("base")
-        if init or update:
-            _loading.info("updating modules list")
-            available = find_modules(conf)
-            for module in available.values():
-                cr.execute(
-                    "INSERT INTO ir_module_module (name, auto_install) VALUES (%s, %s)"
-                    " ON CONFLICT (name) DO NOTHING",
-                    (module.name, bool(module.manifest.get("auto_install"))),
-                )
-            unknown = (init | update) - set(available) - {"all"}
-            if unknown:
-                _loading.warning("invalid module names, ignored: %s", ", ".join(sorted(unknown)))
-            _install(cr, conf, available, init - {"all"})
-            _upgrade(cr, available, update)
-        cr.execute("SELECT count(*) FROM ir_module_module WHERE state = 'installed'")
-        _loading.info("%d modules loaded", cr.fetchone()[0])
 
 
 def create_empty_database(conf: dict[str, Any], name: str) -> None:
@@ -553,6 +455,8 @@ def restore_zip(
 
 
 def _after_copy(conf: dict[str, Any], dbname: str, copy: bool, neutralize_db: bool) -> None:
+    from .loading import load  # loading builds on this module
+
     load(conf | {"init": "", "update": ""}, dbname)
     with db_context(dbname), cursor(conf, dbname) as cr:
         if not table_exists(cr, "ir_config_parameter"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import database
+from .sql_db import Cursor
 
 DOUBLE = "is not implemented by the Odoo test double"
 
@@ -34,28 +35,6 @@ class Users:
             raise NotImplementedError(f"res.users.{name} = … {DOUBLE}")
         stored = database.hash_password(value) if value else None
         self._cr.execute("UPDATE res_users SET password = %s WHERE id = %s", (stored, self.id))
-
-
-class Cursor:
-    """``env.cr``: Odoo's cursor commits and rolls back itself."""
-
-    def __init__(self, cnx: Any, cr: Any) -> None:
-        self._cnx, self._cr = cnx, cr
-
-    def execute(self, query: str, params: Any = None) -> None:
-        self._cr.execute(query, params)
-
-    def fetchone(self) -> Any:
-        return self._cr.fetchone()
-
-    def fetchall(self) -> list[Any]:
-        return self._cr.fetchall()
-
-    def commit(self) -> None:
-        self._cnx.commit()
-
-    def rollback(self) -> None:
-        self._cnx.rollback()
 
 
 class Environment:
