@@ -14,6 +14,7 @@ from tests.harness.images import docker_ready_image
 from tests.harness.pyinfra_run import PROJECT, PyinfraRun, pyinfra
 from tests.integration.stack import curl, psql, stack_inventory
 
+FILESTORE = "/var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore"
 MANIFEST = """{{
     "name": "{name}",
     "version": "{version}",
@@ -100,10 +101,11 @@ def _database_dump(target: TargetHost) -> str:
 
 
 def _filestore(target: TargetHost) -> str:
-    return target.exec(
-        "cd /var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore && "
-        "find . -type f -print0 | sort -z | xargs -0 -r sha256sum"
+    listing = target.exec(
+        f"cd {FILESTORE} && find . -type f -print0 | sort -z | xargs -0 sha256sum"
     )
+    assert "./dfr/ab/ab12" in listing
+    return listing
 
 
 def _odoo_image(target: TargetHost) -> str:
@@ -145,13 +147,21 @@ def test_a_failing_update_puts_back_the_database_filestore_and_release_before_it
 ):
     """dfr_base's update runs and commits (a post-migration writes a table), then dfr_extra's
     pre-migration raises: Odoo leaves a half-migrated database, which must not stay."""
+    target.exec(
+        f"mkdir -p {FILESTORE}/dfr/ab && echo stored >{FILESTORE}/dfr/ab/ab12 && "
+        f"chown -R --reference={FILESTORE}/.. {FILESTORE}"
+    )  # as Odoo stores files
     dump, filestore, image = _database_dump(target), _filestore(target), _odoo_image(target)
     failing = tmp_path / "addons"
     shutil.copytree(addons, failing)
     base = _module(failing, "dfr_base", "18.0.1.1.0", ["base"])
     (base / "migrations" / "18.0.1.1.0").mkdir(parents=True)
     (base / "migrations" / "18.0.1.1.0" / "post-mark.py").write_text(
-        "def migrate(cr, version):\n    cr.execute('CREATE TABLE dfr_half_migrated (v int)')\n"
+        "import os\n\n"
+        "def migrate(cr, version):\n"
+        "    cr.execute('CREATE TABLE dfr_half_migrated (v int)')\n"
+        "    os.makedirs('/var/lib/odoo/filestore/dfr/cd', exist_ok=True)\n"
+        "    open('/var/lib/odoo/filestore/dfr/cd/cd34', 'w').write('added by the update')\n"
     )
     extra = _module(failing, "dfr_extra", "18.0.1.2.0", ["dfr_base"])
     (extra / "migrations" / "18.0.1.2.0").mkdir(parents=True)
@@ -162,7 +172,7 @@ def test_a_failing_update_puts_back_the_database_filestore_and_release_before_it
     run = _deploy_extra(inventory, failing)
     assert run.returncode != 0
     assert "the module update (update dfr_base,dfr_extra) failed and was rolled back" in run.stderr
-    assert "Exception: broken migration of dfr_extra" in run.stderr
+    assert "Exception: broken migration of dfr_extra" in run.stderr, run.stderr[-2000:]
     assert _database_dump(target) == dump  # byte for byte: dfr_base's committed update is gone
     assert _filestore(target) == filestore
     assert _odoo_image(target) == image
