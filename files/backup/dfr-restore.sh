@@ -193,11 +193,17 @@ parts_match() {
   [ "$unpacked" = yes ] || fail "restoring the filestore failed"
 }
 psql_admin -c "CREATE DATABASE \"$new_db\" OWNER \"$DFR_DB_USER\" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C'"
-# As root in the container: the backup's files are root's 0600 on the host, and a copy kept
-# on the host is only read, never chowned. The client connects over the local socket.
 if [ -d "$source/database" ]; then
+  # pg_restore runs as the container's postgres user, never root, and reads the dump through
+  # the read-only backups mount: the dump is that user's (dfr-backup leaves it so; an upload
+  # or an older backup is made so here), the backup's directory lets it pass, and nothing else
+  # of the backup is open to anyone but root.
+  case "$source_name" in incoming/*) chmod 0711 "$DFR_BACKUP_DIR/incoming" ;; esac
+  { chmod -R go-rwx "$source" && chmod 0711 "$source" &&
+    chown -R "$(docker exec "$pg" id -u postgres)" "$source/database"; } ||
+    fail "could not open $source_name/database to PostgreSQL's user (above)"
   restore_database() {
-    docker exec -u 0 "$pg" pg_restore -U "$DFR_DB_USER" -d "$new_db" --no-owner \
+    docker exec -u postgres "$pg" pg_restore -U "$DFR_DB_USER" -d "$new_db" --no-owner \
       --exit-on-error --jobs="$DFR_RESTORE_JOBS" "/backups/$source_name/database"
   }
 else
