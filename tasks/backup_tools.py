@@ -35,7 +35,10 @@ def install_backup_tools(
     (backups and restores leave it to deploy.py, which owns it)."""
     directories = {
         backup.host_dir: "0711",  # the backups
-        f"{backup.host_dir}/incoming": "0700",  # restore uploads
+        # restore uploads; pg_dump's output while a backup is made. PostgreSQL's user passes
+        # through both to what is its own (docs/backup-restore.md), and reads nothing else.
+        f"{backup.host_dir}/incoming": "0711",
+        f"{backup.host_dir}/.dumping": "0711",
         f"{settings.stack_dir}/bin": "0755",  # the scripts
     }
     env_file = render("backup.env.j2", settings, b=backup)

@@ -12,7 +12,7 @@ checked on the host, restored into a new database with the server's own pg_resto
 (--exit-on-error), its filestore unpacked alongside; the new database is checked
 (Odoo's tables, module rows, every attachment's file), neutralized outside production, and only
 then swapped in while Odoo is stopped. The previous database and filestore are kept as
-<db>_old_<timestamp>, and put back if Odoo does not come up healthy.
+<db>_old_<timestamp>, and put back if Odoo does not serve the restored database.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@
 # in its manifest.json: nothing that looks complete is ever left by a failure.
 set -euo pipefail
 
+# A backup is root's alone: every file 0600, but the dump's, which stays PostgreSQL's (as
+# pg_dump wrote it) so a restore's pg_restore can read it as that user, never as root.
+umask 077
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck disable=SC2034 # read by dfr-common's log()
 tool=dfr-backup
@@ -89,7 +92,7 @@ JSON
 }
 
 # Globals: the EXIT trap that removes an unfinished backup runs outside create().
-stage="" work="" dump_job="" facts_job="" sum_jobs=() flusher=""
+stage="" dumping="" work="" dump_job="" facts_job="" sum_jobs=() flusher=""
 discard_unfinished() {
   local job
   [ -z "$flusher" ] || kill "$flusher" 2>/dev/null || true
@@ -98,18 +101,30 @@ discard_unfinished() {
   # The rest end by themselves.
   for job in $facts_job "${sum_jobs[@]}"; do wait "$job" 2>/dev/null || true; done
   [ -z "$stage" ] || rm -rf "$stage"
+  [ -z "$dumping" ] || rm -rf "$dumping"
   [ -z "$work" ] || rm -rf "$work"
 }
 
+# PostgreSQL sees the backups read-only (compose.yaml) but for .dumping, where pg_dump writes
+# into a directory made for this backup; moved into the backup once complete (same filesystem).
 dump_database() {
   local format=$1 name=$2
   if [ "$format" = odoo-zip ]; then
     exec docker exec -u postgres "$pg" pg_dump -d "$DFR_DB_NAME" --no-owner \
-      --lock-wait-timeout=120s -f "/backups/$name.partial/dump.sql"
+      --lock-wait-timeout=120s -f "/backups/.dumping/$name.partial/dump.sql"
   fi
   exec docker exec -u postgres "$pg" pg_dump -d "$DFR_DB_NAME" --format=directory \
     --jobs="$DFR_BACKUP_JOBS" --compress="$DUMP_COMPRESSION" --no-owner --lock-wait-timeout=120s \
-    -f "/backups/$name.partial/database"
+    -f "/backups/.dumping/$name.partial/database"
+}
+
+# Waits for pg_dump, then moves its output ($1: dump.sql or database) into the backup.
+dumped() {
+  wait "$dump_job" || fail "pg_dump of $DFR_DB_NAME failed"
+  dump_job=""
+  { chmod -R go-rwx "$dumping/$1" && mv "$dumping/$1" "$stage/$1" && rmdir "$dumping"; } ||
+    fail "could not move the dump into $stage"
+  dumping=""
 }
 
 # The bytes the tar command "$@" (all but its -f) would write: GNU tar writing to /dev/null
@@ -231,7 +246,8 @@ create() {
   hold_lock backup || fail "another backup is being made on this host: run this one once it has ended"
   # So a NAME.partial here was left by a backup that never finished (the host crashed, or
   # dfr-backup was killed outright): removed, or the disk fills.
-  remove_left_behind "a backup that never finished" "" "$DFR_BACKUP_DIR"/*.partial
+  remove_left_behind "a backup that never finished" "" "$DFR_BACKUP_DIR"/*.partial \
+    "$DFR_BACKUP_DIR"/.dumping/*.partial
   pg=$(running postgres)
   stage="$DFR_BACKUP_DIR/$name.partial"
   trap discard_unfinished EXIT
@@ -239,7 +255,11 @@ create() {
   read_database_facts &
   facts_job=$!
   pg_uid=$(docker exec "$pg" id -u postgres)
-  install -d -m 0700 -o "$pg_uid" "$stage"
+  # Others may pass through a dfr backup to its dump (PostgreSQL's, 0700), and read nothing.
+  install -d -m "$([ "$format" = odoo-zip ] && echo 0700 || echo 0711)" "$stage"
+  install -d -m 0711 "$DFR_BACKUP_DIR/.dumping"
+  dumping="$DFR_BACKUP_DIR/.dumping/$name.partial"
+  install -d -m 0700 -o "$pg_uid" "$dumping"
   # Not holding the lock: its last `sleep 1` may outlive this script.
   flush_while_writing </dev/null >/dev/null 2>&1 9>&- &
   flusher=$!
@@ -251,17 +271,14 @@ create() {
     mkdir "$stage/filestore"
     src=$(filestore_dir)
     if [ -d "$src" ]; then cp -a "$src/." "$stage/filestore/"; fi
-    wait "$dump_job" || fail "pg_dump of $DFR_DB_NAME failed"
-    dump_job=""
+    dumped dump.sql
     chown -R 0:0 "$stage"
     emit ./dump.sql ./filestore
   else
     # Streamed, the filestore goes out while pg_dump runs, then the dump, manifest.json last.
     # The parts' sha256 are taken once they are complete, while the dump is sent.
     archive_filestore
-    wait "$dump_job" || fail "pg_dump of $DFR_DB_NAME failed"
-    dump_job=""
-    chown -R 0:0 "$stage"
+    dumped database
     hash_parts database
     emit ./database
   fi

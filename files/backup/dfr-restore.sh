@@ -11,7 +11,7 @@
 # while the database is restored (an upload, pipelined), and is checked and unpacked as it comes.
 # The live database and filestore are not touched until the new ones are restored and
 # checked; they are then kept as <db>_old_<timestamp> (unless --drop-old), and put back if
-# Odoo does not come up healthy on the new ones.
+# Odoo does not serve the new ones. A put-back that fails says so, with the state it left.
 set -euo pipefail
 # The operator's SSH session may end mid-restore: its output is then gone, but the restore
 # must still clean up (or finish its swap), not die of SIGPIPE on the next line it logs.
@@ -193,11 +193,20 @@ parts_match() {
   [ "$unpacked" = yes ] || fail "restoring the filestore failed"
 }
 psql_admin -c "CREATE DATABASE \"$new_db\" OWNER \"$DFR_DB_USER\" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C'"
-# As root in the container: the backup's files are root's 0600 on the host, and a copy kept
-# on the host is only read, never chowned. The client connects over the local socket.
+# The OID the restored database keeps through its rename: after the swap, the database named
+# $DFR_DB_NAME must be this one, no other.
+new_oid=$(psql_admin -c "SELECT oid FROM pg_database WHERE datname = '$new_db'")
 if [ -d "$source/database" ]; then
+  # pg_restore runs as the container's postgres user, never root, and reads the dump through
+  # the read-only backups mount: the dump is that user's (dfr-backup leaves it so; an upload
+  # or an older backup is made so here), the backup's directory lets it pass, and nothing else
+  # of the backup is open to anyone but root.
+  case "$source_name" in incoming/*) chmod 0711 "$DFR_BACKUP_DIR/incoming" ;; esac
+  { chmod -R go-rwx "$source" && chmod 0711 "$source" &&
+    chown -R "$(docker exec "$pg" id -u postgres)" "$source/database"; } ||
+    fail "could not open $source_name/database to PostgreSQL's user (above)"
   restore_database() {
-    docker exec -u 0 "$pg" pg_restore -U "$DFR_DB_USER" -d "$new_db" --no-owner \
+    docker exec -u postgres "$pg" pg_restore -U "$DFR_DB_USER" -d "$new_db" --no-owner \
       --exit-on-error --jobs="$DFR_RESTORE_JOBS" "/backups/$source_name/database"
   }
 else
@@ -256,19 +265,28 @@ if [ "$neutralize" = yes ]; then
     fail "odoo neutralize did not mark $new_db as neutralized"
 fi
 
-# What the compose healthcheck runs, polled every 0.1 s: Docker's own check runs only every
-# 10 s, which would hold the restore (and Odoo's users) that long after Odoo is up.
-odoo_healthy() {
-  local deadline=$((SECONDS + DFR_RESTORE_HEALTH_TIMEOUT)) odoo
+# Odoo serves the restored database: /web/health is not enough, it answers without touching
+# any database. /web/login answers 200 only once Odoo has loaded the registry of the database
+# it is pinned to (dbfilter, db_name): Odoo drops a database whose registry fails to load and
+# redirects (302) instead. And the database of that name must be the restored one (its OID).
+# Polled every 0.1 s: Docker's own check runs only every 10 s, which would hold the restore
+# (and Odoo's users) that long after Odoo is up.
+odoo_serves_restored() {
+  local deadline=$((SECONDS + DFR_RESTORE_HEALTH_TIMEOUT)) odoo status
   while [ "$SECONDS" -lt "$deadline" ]; do
     odoo=$(container odoo)
     # timeout: an exec into a container that hangs (frozen, overloaded) must not hang us.
-    if [ -n "$odoo" ] && timeout 10 docker exec "$odoo" \
-      curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:8069/web/health 2>/dev/null; then
-      return 0
+    status=$([ -z "$odoo" ] || timeout 10 docker exec "$odoo" curl -sS --max-time 5 -o /dev/null \
+      -w '%{http_code}' http://127.0.0.1:8069/web/login 2>/dev/null || true)
+    if [ "$status" = 200 ]; then
+      [ "$(psql_admin -c "SELECT oid FROM pg_database WHERE datname = '$DFR_DB_NAME'")" = "$new_oid" ] &&
+        return 0
+      log "the database named $DFR_DB_NAME is not the restored one (another OID)"
+      return 1
     fi
     sleep 0.1
   done
+  log "Odoo's /web/login answered ${status:-nothing}, not 200, within ${DFR_RESTORE_HEALTH_TIMEOUT}s"
   return 1
 }
 
@@ -289,24 +307,39 @@ if ! rename_databases "$DFR_DB_NAME" "$old_db" "$new_db"; then
   fail "renaming the databases failed (above): nothing was swapped, Odoo runs on the previous database"
 fi
 swapped=yes
+# Each step that puts the previous state back either succeeds or stops the rollback with one
+# line: what failed, where the host stands, what to do by hand. Odoo is left stopped: on the
+# restored data it failed on, or on a mix of both states, it must not serve.
+rollback_failed() {
+  fail "ROLLBACK FAILED, the host needs a hand: $1 (above); $2, then start Odoo (cd $here && docker compose -p $DFR_PROJECT up -d odoo)"
+}
 rollback() {
-  log "$1: putting the previous state back"
-  compose stop odoo || true
-  if [ "$had_old" = 1 ]; then
-    rename_databases "$DFR_DB_NAME" "$new_db" "$old_db" || true
-  else
-    psql_admin -c "ALTER DATABASE \"$DFR_DB_NAME\" RENAME TO \"$new_db\"" || true
+  local previous=$old_db swap_back="rename database $DFR_DB_NAME to $new_db and $old_db to $DFR_DB_NAME"
+  if [ "$had_old" != 1 ]; then
+    previous="nothing (there was no $DFR_DB_NAME before)" swap_back="rename database $DFR_DB_NAME to $new_db"
   fi
+  log "$1: putting the previous state back"
+  compose stop odoo ||
+    rollback_failed "stopping Odoo failed" "Odoo may still run on the restored data ($DFR_DB_NAME, filestore/$DFR_DB_NAME; the previous: $previous): stop it, $swap_back, and move the filestores likewise in $filestores"
+  if [ "$had_old" = 1 ]; then
+    rename_databases "$DFR_DB_NAME" "$new_db" "$old_db"
+  else
+    psql_admin -c "ALTER DATABASE \"$DFR_DB_NAME\" RENAME TO \"$new_db\""
+  fi ||
+    rollback_failed "renaming the databases back failed" "Odoo is stopped; database $DFR_DB_NAME is the restored one, the previous is $previous: $swap_back; in $filestores, move the restored filestore to $new_db and $old_db (if there) to $DFR_DB_NAME"
   (cd "$filestores" &&
     if [ ! -d "$new_db" ]; then mv "$DFR_DB_NAME" "$new_db"; fi &&
-    if [ -d "$old_db" ]; then mv "$old_db" "$DFR_DB_NAME"; fi) || true
-  compose up -d --wait odoo || true
+    if [ -d "$old_db" ]; then mv "$old_db" "$DFR_DB_NAME"; fi && sync -f .) ||
+    rollback_failed "moving the filestores back failed" "Odoo is stopped; the databases are back ($DFR_DB_NAME the previous, $new_db the restored): in $filestores, move the restored filestore to $new_db and $old_db (if there) to $DFR_DB_NAME"
+  compose up -d --wait odoo ||
+    fail "restore rolled back, but Odoo did not come up healthy on the previous data: see docker compose -p $DFR_PROJECT logs odoo; the restored copy stays as database $new_db"
   fail "restore rolled back; the restored copy stays as database $new_db for inspection"
 }
 (cd "$filestores" && { [ ! -d "$DFR_DB_NAME" ] || mv "$DFR_DB_NAME" "$old_db"; } &&
   mv "$new_db" "$DFR_DB_NAME" && sync -f .) || rollback "moving the restored filestore into place failed"
-{ start_odoo && odoo_healthy; } || rollback "Odoo did not come up healthy on the restored data"
-log "Odoo is healthy on the restored database"
+{ start_odoo && odoo_serves_restored; } ||
+  rollback "Odoo did not come up serving the restored database $DFR_DB_NAME"
+log "Odoo serves the restored database: its login page answers, from the database restored"
 
 if [ "$drop_old" = yes ] && [ "$had_old" = 1 ]; then
   psql_admin -c "DROP DATABASE \"$old_db\" WITH (FORCE)"

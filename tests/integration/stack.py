@@ -18,6 +18,17 @@ WEBSOCKET_HEADERS = [
 ]
 
 
+# Staging's admin user has a password of its own: a copy of production restored there keeps
+# production's (test_backup_restore.py).
+ADMIN_USER_PASSWORDS = {"staging": "sG5hJ8kL2mQ7wE4rT9yU3i"}
+
+
+def env_secrets(env: str) -> dict[str, str]:
+    """The secrets the tests give ``env``."""
+    admin = ADMIN_USER_PASSWORDS.get(env, STRONG["DFR_ODOO_ADMIN_USER_PASSWORD"])
+    return {**STRONG, "DFR_ODOO_ADMIN_USER_PASSWORD": admin}
+
+
 def stack_data(
     workdir: Path, host: TargetHost, env: str, base_images: dict[str, str], docker_data: dict
 ) -> dict:
@@ -25,7 +36,7 @@ def stack_data(
     harness stand-ins uploaded as base images."""
     domain = f"{host.name}.{env}.dfr.test"
     secrets = workdir / f"{env}.env"
-    secrets.write_text("".join(f"{k}={v}\n" for k, v in STRONG.items()))
+    secrets.write_text("".join(f"{k}={v}\n" for k, v in env_secrets(env).items()))
     secrets.chmod(0o600)
     cert, key = self_signed_pair(domain)
     (workdir / f"{host.name}.crt").write_bytes(cert)

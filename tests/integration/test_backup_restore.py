@@ -22,7 +22,7 @@ from tests.harness.pyinfra_run import PyinfraRun, pyinfra
 from tests.harness.tcp_proxy import switching_proxy
 from tests.harness.waiting import wait_for
 from tests.integration.backups import add_file, backups_in, damage, fingerprint, seed
-from tests.integration.stack import curl, psql, stack_inventory
+from tests.integration.stack import curl, env_secrets, logs_in, psql, stack_inventory
 
 
 @pytest.fixture(scope="module")
@@ -279,6 +279,24 @@ def test_production_backup_restored_on_staging_is_neutralized_and_served(
     login = curl(host, domain, f"https://{domain}/web/login", "-o", "/dev/null",
                  "-w", "%{http_code}")  # fmt: skip
     assert login.stdout == "200"
+
+    # The copy keeps production's admin password, not staging's, also once Odoo starts again
+    # (its entrypoint applies staging's password only when that secret changes).
+    prod_admin = env_secrets("prod")["DFR_ODOO_ADMIN_USER_PASSWORD"]
+    staging_admin = env_secrets("staging")["DFR_ODOO_ADMIN_USER_PASSWORD"]
+    assert prod_admin != staging_admin
+    assert logs_in(host, domain, "admin", prod_admin)
+    assert not logs_in(host, domain, "admin", staging_admin)
+    host.exec("docker restart $(docker ps -q --filter label=com.docker.compose.service=odoo)")
+
+    def login_page() -> bool:
+        page = curl(host, domain, f"https://{domain}/web/login", "-o", "/dev/null",
+                    "-w", "%{http_code}")  # fmt: skip
+        return page.stdout == "200"
+
+    wait_for("staging's Odoo to serve its login page again", login_page, timeout=120)
+    assert logs_in(host, domain, "admin", prod_admin)
+    assert not logs_in(host, domain, "admin", staging_admin)
 
 
 def test_odoo_zip_export_restores_through_the_same_path(prod, staging, original, backup_dir):

@@ -11,7 +11,11 @@ from tasks.settings import load_settings
 from tests.unit.environments import HOST_SHAPE, host_data
 from tests.unit.plan import Plan, plan
 
-DIRECTORY_MODES = {"/var/backups/dfr/prod": "711", "/var/backups/dfr/prod/incoming": "700"}
+DIRECTORY_MODES = {
+    "/var/backups/dfr/prod": "711",
+    "/var/backups/dfr/prod/incoming": "711",
+    "/var/backups/dfr/prod/.dumping": "711",
+}
 
 
 def _plan_tools(tmp_path, on_host: list[str], **overrides) -> Plan:

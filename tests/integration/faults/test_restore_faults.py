@@ -3,6 +3,7 @@ state kept until the new one is proven."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import zipfile
@@ -24,6 +25,7 @@ from tests.integration.faults.bed import (
     refused,
     restore,
     sha,
+    stack_up_again,
     while_running,
     with_a_large_file,
 )
@@ -263,7 +265,7 @@ def test_odoo_failing_on_the_restored_data_puts_the_previous_state_back(prod, tm
 
     run = restore(prod, broken, restore_health_timeout=10)
     assert run.returncode != 0
-    assert "Odoo did not come up healthy on the restored data" in run.stderr
+    assert "Odoo did not come up serving the restored database dfr" in run.stderr
     assert "restore rolled back" in run.stderr
     after = live_state(host)
     databases = set(after.pop("databases").split(",")) - set(before.pop("databases").split(","))
@@ -272,6 +274,149 @@ def test_odoo_failing_on_the_restored_data_puts_the_previous_state_back(prod, tm
     assert restored.startswith("dfr_restore_")
     psql(host, f'DROP DATABASE "{restored}"', db="postgres")
     host.exec(f"rm -rf {filestore}/{restored} /var/backups/dfr/prod/{broken.name}")
+
+
+FILESTORES = "/var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore"
+POSTGRES = "$(docker ps -q --filter label=com.docker.compose.service=postgres)"
+
+
+@pytest.fixture(scope="module")
+def unservable_backup(prod, tmp_path_factory) -> Path:
+    """A backup whose database passes every check made before the swap, but whose registry
+    Odoo cannot load: a table it reads at load (ir_model) is missing. Odoo runs on it and
+    answers /web/health; it serves no page of that database."""
+    host = prod[0]
+    directory = tmp_path_factory.mktemp("unservable")
+    psql(host, "ALTER TABLE ir_model RENAME TO ir_model_gone")
+    try:
+        made = pyinfra(prod[1], "tasks/backup.py",
+                       data={"backup_dir": directory, "backup_keep_on_host": "false"})  # fmt: skip
+    finally:
+        psql(host, "ALTER TABLE ir_model_gone RENAME TO ir_model")
+    assert made.returncode == 0, made.stderr[-3000:]
+    (backup,) = backups_in(directory)
+    return backup
+
+
+def test_a_restored_database_odoo_does_not_serve_is_rolled_back_though_its_health_answers(
+    prod, unservable_backup
+):
+    host = prod[0]
+    before = live_state(host)
+    run = restore(prod, unservable_backup, restore_health_timeout=10)
+    assert run.returncode != 0
+    assert "Odoo's /web/login answered 302, not 200, within 10s" in run.stderr, run.stderr[-3000:]
+    assert "Odoo did not come up serving the restored database dfr" in run.stderr
+    assert "restore rolled back" in run.stderr
+    after = live_state(host)
+    databases = set(after.pop("databases").split(",")) - set(before.pop("databases").split(","))
+    assert after == before  # the previous data and filestore, served by a healthy Odoo
+    (restored,) = databases  # the restored copy, kept for inspection: the unservable one
+    assert psql(host, "SELECT count(*) FROM pg_tables WHERE tablename = 'ir_model'",
+                db=restored) == "0"  # fmt: skip
+    psql(host, f'DROP DATABASE "{restored}"', db="postgres")
+    host.exec(f"rm -rf {FILESTORES}/{restored}")
+
+
+def test_a_rollback_that_cannot_put_the_database_back_fails_loudly_saying_what_to_do(
+    prod, unservable_backup
+):
+    """Once the restored copy is swapped in, a session holds it open (an operator's psql,
+    say): the rollback cannot rename it away. The restore must not claim it rolled back: it
+    says where the host stands and what to do, and leaves Odoo stopped."""
+    host = prod[0]
+    before = live_state(host)
+    swapped = "SELECT count(*) FROM pg_database WHERE datname LIKE 'dfr_old_%'"
+    in_postgres = f"docker exec {POSTGRES} psql -U postgres -tA"
+    hold = (
+        f'for i in $(seq 1 3000); do [ "$({in_postgres} -d postgres -c "{swapped}")" = 1 ] '
+        f"&& break; sleep 0.05; done; {in_postgres} -d dfr -c 'SELECT pg_sleep(300)' >/dev/null"
+    )
+    try:
+        run = while_running(
+            prod,
+            ["tasks/restore.py", "--data", f"backup_file={unservable_backup}", "--data",
+             "confirm=prod", "--data", "restore_health_timeout=10"],
+            "dfr-restore",
+            hold,
+        )  # fmt: skip
+    finally:
+        # What the message asks for first, done by hand: let go of the restored database.
+        holding = psql(host, "SELECT count(*) FROM pg_stat_activity WHERE datname = 'dfr' "
+                             "AND query LIKE '%pg_sleep(300)%'", db="postgres")  # fmt: skip
+        psql(host, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                   "WHERE query LIKE '%pg_sleep(300)%' AND pid <> pg_backend_pid()",
+             db="postgres")  # fmt: skip
+    assert holding == "1"  # the fault was in place when the restore ended
+    old = psql(host, "SELECT datname FROM pg_database WHERE datname LIKE 'dfr_old_%'",
+               db="postgres")  # fmt: skip
+    restored = old.replace("_old_", "_restore_")
+    assert run.returncode != 0
+    assert (
+        "ROLLBACK FAILED, the host needs a hand: renaming the databases back failed (above); "
+        f"Odoo is stopped; database dfr is the restored one, the previous is {old}: rename "
+        f"database dfr to {restored} and {old} to dfr; in {FILESTORES}, move the restored "
+        f"filestore to {restored} and {old} (if there) to dfr, then start Odoo "
+        "(cd /opt/dfr/prod && docker compose -p dfr-prod up -d odoo)" in run.stderr
+    ), run.stderr[-3000:]
+    assert "restore rolled back" not in run.stderr
+    assert host.exec(ODOO_STATUS) == ""  # stopped: it must not serve the data it failed on
+
+    # The rest of what the message says to do, by hand.
+    psql(host, f'ALTER DATABASE dfr RENAME TO "{restored}"', db="postgres")
+    psql(host, f'ALTER DATABASE "{old}" RENAME TO dfr', db="postgres")
+    host.exec(f"cd {FILESTORES} && mv dfr {restored} && mv {old} dfr")
+    stack_up_again(host)
+    after = live_state(host)
+    databases = set(after.pop("databases").split(",")) - set(before.pop("databases").split(","))
+    assert after == before
+    assert databases == {restored}
+    psql(host, f'DROP DATABASE "{restored}"', db="postgres")
+    host.exec(f"rm -rf {FILESTORES}/{restored}")
+
+
+def test_a_restore_reads_backups_mounted_read_only_and_restores_as_postgres_never_root(
+    prod, good_backup
+):
+    """PostgreSQL sees the backups read-only (but for .dumping, where pg_dump writes while a
+    backup is made): nothing in its container can change a backup. pg_restore runs there as
+    its postgres user, reading the dump, which is that user's; the rest is root's alone."""
+    host = prod[0]
+    mounts = json.loads(host.exec(f"docker inspect -f '{{{{json .Mounts}}}}' {POSTGRES}"))
+    assert {m["Destination"]: m["RW"] for m in mounts if m["Destination"].startswith("/backups")
+            } == {"/backups": False, "/backups/.dumping": True}  # fmt: skip
+    planted = host.exec(f"docker exec -u 0 {POSTGRES} touch /backups/planted 2>&1", check=False)
+    assert "Read-only file system" in planted
+    postgres_uid = host.exec(f"docker exec {POSTGRES} id -u postgres")
+    name = host.exec("/opt/dfr/prod/bin/dfr-backup create 2>/dev/null").split()[0]
+    try:
+        modes = host.exec(
+            f"cd /var/backups/dfr/prod/{name} && "
+            "stat -c '%n %a %u' . database database/toc.dat filestore.tar manifest.json"
+        )
+    finally:
+        host.exec(f"/opt/dfr/prod/bin/dfr-backup remove {name}")
+    assert modes.splitlines() == [
+        ". 711 0",
+        f"database 700 {postgres_uid}",
+        f"database/toc.dat 600 {postgres_uid}",
+        "filestore.tar 600 0",
+        "manifest.json 600 0",
+    ]
+
+    # pg_restore as postgres, whether the backup is uploaded or the host still keeps its copy.
+    run = while_running(
+        prod,
+        ["tasks/restore.py", "--data", f"backup_file={good_backup}", "--data", "confirm=prod"],
+        "pg_restore -U",
+        # The uid of every pg_restore process seen, until they are gone.
+        "rm -f /tmp/pg_restore.uids; seen=0; for i in $(seq 1 3000); do "
+        'uids=$(ps -C pg_restore -o uid=); if [ -n "$uids" ]; then seen=1; '
+        'echo "$uids" >>/tmp/pg_restore.uids; elif [ $seen = 1 ]; then break; fi; sleep 0.01; done',
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert set(host.exec("cat /tmp/pg_restore.uids").split()) == {postgres_uid}
+    assert len(drop_previous_databases(host)) == 1
 
 
 def test_restore_while_an_odoo_one_off_container_runs(prod, good_backup):

@@ -39,6 +39,8 @@ CREATE TABLE ir_module_module (
     state varchar NOT NULL DEFAULT 'uninstalled', latest_version varchar,
     demo boolean NOT NULL DEFAULT false, auto_install boolean NOT NULL DEFAULT false,
     write_date timestamp DEFAULT (now() AT TIME ZONE 'UTC'));
+CREATE TABLE ir_model (id serial PRIMARY KEY, model varchar NOT NULL UNIQUE, name varchar,
+    state varchar NOT NULL DEFAULT 'base');
 CREATE TABLE ir_model_data (
     id serial PRIMARY KEY, module varchar NOT NULL, name varchar NOT NULL,
     model varchar NOT NULL, res_id integer, noupdate boolean DEFAULT false, UNIQUE (module, name));
@@ -289,6 +291,15 @@ def init_parameters(cr: Cursor, conf: dict[str, Any], force: bool = False) -> No
             f" ON CONFLICT (key) DO {action}",
             (key, value),
         )
+
+
+def load_registry(conf: dict[str, Any], dbname: str) -> None:
+    """What Registry(db) reads of a database before a request is served on it (loading.py,
+    ir_model.py _add_manual_models): its installed modules and its custom models. Raises
+    psycopg2's error when it cannot, as the registry does (a table missing, say)."""
+    with cursor(conf, dbname) as cr:
+        cr.execute("SELECT name FROM ir_module_module WHERE state = 'installed'")
+        cr.execute("SELECT model FROM ir_model WHERE state = 'manual'")
 
 
 def create_empty_database(conf: dict[str, Any], name: str) -> None:

@@ -324,6 +324,16 @@ class App:
     def login(self, request: Request, db: str | None) -> Response:
         if not db:
             return _redirect("/web/database/selector")
+        try:
+            database.load_registry(self.conf, db)
+        except psycopg2.Error:
+            # odoo/http.py _serve_db: a registry that fails to load is dropped from the session
+            # and the request served without a database; web_login's ensure_db finds the single
+            # database again and redirects to the same URL, a loop the browser ends.
+            _logger.exception("Failed to load the registry of database %s", db)
+            query = urllib.parse.urlencode(request.query, doseq=True)
+            location = request.path + (f"?{query}" if query else "")
+            return Response(302, b"", headers=[("Location", location)])
         error, session = "", self.session(request)
         if request.method == "POST":  # no CSRF check in the double
             login = request.param("login")
