@@ -15,7 +15,9 @@ import pytest
 from tests.harness.hosts import HostPool, TargetHost
 from tests.harness.images import docker_ready_image
 from tests.harness.pyinfra_run import PyinfraRun, pyinfra
+from tests.harness.waiting import wait_for
 from tests.integration.conftest import group_data_file, ssh_host
+from tests.integration.maintenance import MAINTENANCE_TEXT, answer
 from tests.integration.stack import WEBSOCKET_HEADERS, curl, logs_in, psql, stack_inventory
 from tests.unit.environments import STRONG
 from tests.unit.odoo_crypt import ODOO_CRYPT_CONTEXT
@@ -376,6 +378,87 @@ def test_odoo_stops_at_once_while_it_waits_for_postgres(first_run, target):
     finally:
         target.exec(f"cd /opt/dfr/prod && docker compose -p {PROJECT} up -d --wait >/dev/null 2>&1")
     assert "(healthy)" in _containers(target)["odoo"]["status"]
+
+
+def _requests_of_every_kind(domain: str) -> dict[str, list[str]]:
+    """curl arguments of a page, a JSON-RPC call, a websocket upgrade and a static file."""
+    login = json.dumps({"jsonrpc": "2.0", "method": "call",
+                        "params": {"db": "dfr", "login": "admin", "password": "x"}})  # fmt: skip
+    websocket = [*WEBSOCKET_HEADERS, f"Origin: https://{domain}"]
+    return {
+        "/web/login": [],
+        "/web/session/authenticate": ["-H", "Content-Type: application/json", "--data", login],
+        "/websocket": ["--http1.1", *[arg for h in websocket for arg in ("-H", h)]],
+        "/web/static/src/img/logo.png": [],
+    }
+
+
+def _login_page_status(target: TargetHost, domain: str) -> str:
+    return curl(target, domain, f"https://{domain}/web/login", "-o", "/dev/null",
+                "-w", "%{http_code}").stdout  # fmt: skip
+
+
+@pytest.mark.smoke
+def test_while_odoo_is_stopped_every_request_gets_the_maintenance_page(first_run, target, domain):
+    """An update's downtime seen from outside: 503 with Retry-After and a page that says so, on
+    every kind of route, never a 502; Odoo started again, the same stack answers again."""
+    before = _containers(target)
+    target.exec(f"docker stop {before['odoo']['id']} >/dev/null")
+    try:
+        for path, args in _requests_of_every_kind(domain).items():
+            reply = curl(target, domain, f"https://{domain}{path}", "-i", *args)
+            status, headers, body = answer(reply)
+            assert status == 503, (path, status, body[:300])
+            assert headers["retry-after"] == "30", path
+            assert headers["content-type"].startswith("text/html") and MAINTENANCE_TEXT in body
+            assert not re.search(r"(?i)\b(src|href)=|url\(", body)  # nothing to fetch elsewhere
+            assert headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"
+    finally:
+        target.exec(f"cd /opt/dfr/prod && docker compose -p {PROJECT} up -d --wait >/dev/null 2>&1")
+    assert _login_page_status(target, domain) == "200"
+    after = _containers(target)
+    assert _ids_of(after) == _ids_of(before)
+    assert all("(healthy)" in container["status"] for container in after.values())
+
+
+def _inspect(target: TargetHost, container: str, template: str) -> str:
+    return target.exec(f"docker inspect -f '{template}' {container}")
+
+
+def _address(target: TargetHost, container: str) -> str:
+    return _inspect(target, container, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
+
+
+def test_nginx_follows_a_recreated_odoo_to_its_new_address(first_run, target, domain):
+    """Compose recreates Odoo alone on a configuration change and leaves nginx running; the new
+    container can come back on another address (forced here: a throw-away container takes the
+    old one first), and nginx reaches it without a restart."""
+    before = _containers(target)
+    old_odoo, nginx = before["odoo"]["id"], before["nginx"]["id"]
+    old_address = _address(target, old_odoo)
+    network = _inspect(
+        target, old_odoo, "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}}{{end}}"
+    )
+    nginx_started = _inspect(target, nginx, "{{.State.StartedAt}}")
+    image = _inspect(target, nginx, "{{.Config.Image}}")
+    target.exec(f"docker stop {old_odoo} >/dev/null")
+    squatter = target.exec(f"docker run -d --rm --network {network} --entrypoint sleep {image} 600")
+    try:
+        assert _address(target, squatter) == old_address
+        target.exec(f"cd /opt/dfr/prod && docker compose -p {PROJECT} up -d --wait "
+                    "--force-recreate --no-deps odoo >/dev/null 2>&1")  # fmt: skip
+        new_odoo = _containers(target)["odoo"]["id"]
+        assert new_odoo != old_odoo and _address(target, new_odoo) != old_address
+        wait_for("nginx to reach the new Odoo",
+                 lambda: _login_page_status(target, domain) == "200", timeout=15)  # fmt: skip
+    finally:
+        target.exec(f"docker rm -f {squatter} >/dev/null; cd /opt/dfr/prod && "
+                    f"docker compose -p {PROJECT} up -d --wait >/dev/null 2>&1")  # fmt: skip
+    after = _containers(target)
+    assert after["nginx"]["id"] == nginx
+    assert _inspect(target, nginx, "{{.State.StartedAt}}") == nginx_started  # never restarted
+    assert after["postgres"]["id"] == before["postgres"]["id"]
+    assert all("(healthy)" in container["status"] for container in after.values())
 
 
 def test_a_configuration_postgresql_refuses_stops_the_deploy_before_anything_is_replaced(
