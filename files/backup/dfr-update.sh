@@ -45,7 +45,8 @@ output="$logs/$release.log"
 log "stopping Odoo to update ${update:-nothing}${install:+ and install $install}"
 compose stop odoo >/dev/null 2>&1
 disconnect "$db"
-psql_admin -c "CREATE DATABASE \"$snapshot\" TEMPLATE \"$db\""
+# Owned by Odoo's role, as the database is: renamed back, Odoo must find it its own (db_list).
+psql_admin -c "CREATE DATABASE \"$snapshot\" TEMPLATE \"$db\" OWNER \"$DFR_DB_USER\""
 rm -rf "${snapshots:?}/$release"
 mkdir -p "$snapshots/$release"
 if [ -d "$filestore" ]; then cp -al "$filestore" "$snapshots/$release/filestore"; fi
