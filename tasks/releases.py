@@ -176,9 +176,9 @@ def _record(settings: Settings, record: dict[str, Any], tags: tuple[str, ...], k
     hashes = _lines(f"cd {base} && sha256sum {' '.join(CONFIG_FILES)}")
     events = _lines(
         f"docker events --since {int(started) - 1} --until {int(time.time()) + 1} "
-        f"--filter label=com.docker.compose.project={settings.project} "
+        f"--filter type=container --filter label=com.docker.compose.project={settings.project} "
         '--format \'{{.TimeNano}} {{index .Actor.Attributes "com.docker.compose.service"}} '
-        "{{.Action}}'"
+        "{{.Actor.ID}} {{.Action}}'"
     )
     ended = time.time()
     record.update(
@@ -212,21 +212,40 @@ def _prune(base: str, kept: int) -> None:
 
 
 def unavailable_seconds(events: list[str], now: float) -> float:
-    """Seconds during which a request through nginx could not reach Odoo: from a container of a
-    served service dying until a container of that service is healthy again (engine events
-    ``TIMENANO SERVICE ACTION``), the services' down intervals joined."""
-    down_since: dict[str, float] = {}
+    """Seconds during which a request through nginx could not reach Odoo: while a served
+    service had no container up, from engine events ``TIMENANO SERVICE CONTAINER ACTION``. A
+    container is up from ``health_status: healthy`` until it is killed or dies; one whose first
+    event is its end was up when the events begin, and a service none of whose containers ends
+    first was up through an untouched one. (A new Odoo started next to the old one keeps the
+    service up through the switch.)"""
+    parsed = [line.split(" ", 3) for line in events]  # an exec's command may span lines
+    parsed = [p for p in parsed if len(p) == 4 and p[0].isdigit() and p[1] in SERVICES_SERVED]
+    parsed.sort(key=lambda parts: int(parts[0]))
+    ending = ("kill", "die", "stop")
+    first: dict[str, str] = {}
+    for _, _, container, action in parsed:
+        first.setdefault(container, action)
+    up = {service: set() for service in SERVICES_SERVED}
+    for _, service, container, _ in parsed:
+        if first[container] in ending:
+            up[service].add(container)
+    for containers in up.values():
+        if not containers:  # its serving container had no event (or there was none before)
+            containers.add("")
+    down_since = {service: None for service in SERVICES_SERVED}
     intervals: list[tuple[float, float]] = []
-    # Other lines (an exec's command may span lines) are skipped.
-    parsed = [line.split(" ", 2) for line in events]
-    parsed = [p for p in parsed if len(p) == 3 and p[0].isdigit() and p[1] in SERVICES_SERVED]
-    for stamp, service, action in sorted(parsed, key=lambda parts: int(parts[0])):
+    for stamp, service, container, action in parsed:
         when = int(stamp) / 1e9
-        if action in ("die", "kill", "stop") and service not in down_since:
+        if action == "health_status: healthy":
+            up[service].add(container)
+        elif action in ending:
+            up[service].discard(container)
+        if not up[service] and down_since[service] is None:
             down_since[service] = when
-        elif action == "health_status: healthy" and service in down_since:
-            intervals.append((down_since.pop(service), when))
-    intervals += [(since, now) for since in down_since.values()]
+        elif up[service] and down_since[service] is not None:
+            intervals.append((down_since[service], when))
+            down_since[service] = None
+    intervals += [(since, now) for since in down_since.values() if since is not None]
     total, reach = 0.0, float("-inf")
     for start, end in sorted(intervals):
         start = max(start, reach)

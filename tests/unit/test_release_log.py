@@ -13,26 +13,47 @@ S = 1_000_000_000  # nanoseconds
 
 def test_unavailable_time_runs_from_a_death_to_the_successor_being_healthy():
     events = [
-        f"{10 * S} odoo kill", f"{10 * S + 1} odoo die", f"{11 * S} odoo start",
-        f"{14 * S} odoo health_status: healthy",
+        f"{10 * S} odoo old kill", f"{10 * S + 1} odoo old die", f"{11 * S} odoo new start",
+        f"{14 * S} odoo new health_status: healthy",
     ]  # fmt: skip
     assert unavailable_seconds(events, now=100) == pytest.approx(4.0)
 
 
 def test_overlapping_downtimes_of_odoo_and_nginx_count_once():
     events = [
-        f"{10 * S} odoo die", f"{12 * S} nginx die", f"{15 * S} odoo health_status: healthy",
-        f"{16 * S} nginx health_status: healthy", f"{20 * S} postgres die",
+        f"{10 * S} odoo o1 die", f"{12 * S} nginx n1 die",
+        f"{15 * S} odoo o2 health_status: healthy", f"{16 * S} nginx n2 health_status: healthy",
+        f"{20 * S} postgres p1 die",
     ]  # fmt: skip
     assert unavailable_seconds(events, now=100) == pytest.approx(6.0)
 
 
+def test_a_new_odoo_healthy_before_the_old_one_stops_means_no_downtime():
+    events = [
+        f"{10 * S} odoo new create", f"{11 * S} odoo new start",
+        f"{15 * S} odoo new health_status: healthy", f"{16 * S} odoo old kill",
+        f"{17 * S} odoo old die",
+    ]  # fmt: skip
+    assert unavailable_seconds(events, now=100) == 0
+
+
+def test_a_one_off_container_ending_is_not_downtime():
+    events = [f"{10 * S} odoo update create", f"{11 * S} odoo update die"]
+    assert unavailable_seconds(events, now=100) == 0
+
+
 def test_a_service_still_down_counts_until_now():
-    assert unavailable_seconds([f"{90 * S} nginx die"], now=100) == pytest.approx(10.0)
+    assert unavailable_seconds([f"{90 * S} nginx n1 die"], now=100) == pytest.approx(10.0)
 
 
 def test_no_event_means_no_downtime():
     assert unavailable_seconds([], now=100) == 0
+
+
+def test_lines_that_are_not_events_are_skipped():
+    events = [f"{10 * S} odoo o1 die", "  print('a health check spanning lines')", "",
+              f"{12 * S} odoo o2 health_status: healthy"]  # fmt: skip
+    assert unavailable_seconds(events, now=100) == pytest.approx(2.0)
 
 
 def _deploy(id_: str, **fields) -> dict:
@@ -71,9 +92,3 @@ def test_rollback_over_a_module_update_is_refused():
 def test_rollback_without_a_release_to_go_to_says_why(records, asked, message):
     with pytest.raises(SettingsError, match=message):
         rollback_target(records, asked)
-
-
-def test_lines_that_are_not_events_are_skipped():
-    events = [f"{10 * S} odoo die", "  print('a health check spanning lines')", "",
-              f"{12 * S} odoo health_status: healthy"]  # fmt: skip
-    assert unavailable_seconds(events, now=100) == pytest.approx(2.0)
