@@ -22,6 +22,7 @@ from tasks.facts import ComposeProject, HostShape, ListeningPorts, OdooSecretsFi
 from tasks.images import images_on_host, planned_images, refresh_requested
 from tasks.modules import keep_running_release, module_changes, update_modules
 from tasks.odoo_secrets import odoo_secrets_conf
+from tasks.odoo_switch import switch_odoo
 from tasks.releases import ReleasePlan
 from tasks.render import render
 from tasks.secret_files import private_upload_dir, secret_file
@@ -63,6 +64,7 @@ def deploy_stack(settings: Settings, release: ReleasePlan | None = None) -> None
         (f"{base}/next/nginx", "0755"),
         (f"{base}/secrets", "0700"),
         (f"{base}/tls", "0755"),
+        (f"{base}/route", "0755"),  # bin/dfr-switch-odoo's nginx route while it switches
     ):
         files.directory(name=f"Directory {path}", path=path, mode=mode)
 
@@ -154,6 +156,12 @@ def deploy_stack(settings: Settings, release: ReleasePlan | None = None) -> None
         )
     if modules:
         update_modules(name=modules.operation_name, settings=settings, changes=modules)
+    else:
+        switch_odoo(
+            name="Switch to the new Odoo when it changed, with no dropped request",
+            settings=settings,
+            inputs=[*builds, config, compose_file, *secrets],
+        )
 
     up = compose_up(
         name=f"Bring {settings.project} up (healthy) when it changed",

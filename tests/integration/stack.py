@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from tasks.tls import self_signed_pair
@@ -107,3 +110,26 @@ def psql(host: TargetHost, sql: str, db: str = "dfr", user: str = "postgres") ->
         f"psql -X -v ON_ERROR_STOP=1 -U {user} -d {db} -tAq",
         input=sql.encode(),
     )
+
+
+@contextlib.contextmanager
+def requests_through_nginx(host: TargetHost, domain: str, path: str) -> Iterator[list[str]]:
+    """Requests ``path`` through the host's nginx one after another while the block runs; the
+    list holds each answer's HTTP status, or "000 <curl's error>" for no answer (within 30 s:
+    on this 2-core machine a busy test run can hold one request for seconds)."""
+    codes: list[str] = []
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.is_set():
+            answer = curl(host, domain, f"https://{domain}{path}", "-o", "/dev/null",
+                          "-w", "%{http_code}", "--max-time", "30")  # fmt: skip
+            codes.append(answer.stdout if answer.returncode == 0 else f"000 {answer.stderr}")
+
+    worker = threading.Thread(target=loop, daemon=True)
+    worker.start()
+    try:
+        yield codes
+    finally:
+        done.set()
+        worker.join()

@@ -7,8 +7,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from tests.harness.images import docker_ready_image
 from tests.harness.pyinfra_run import PROJECT, PYINFRA, PyinfraRun, pyinfra
 from tests.harness.waiting import wait_for
 from tests.integration.conftest import group_data_file
-from tests.integration.stack import curl, stack_inventory
+from tests.integration.stack import curl, requests_through_nginx, stack_inventory
 
 RELEASES = "/opt/dfr/prod/releases.jsonl"
 LOCK = "/run/lock/dfr-prod.deploy.lock"
@@ -207,3 +209,25 @@ def test_rollback_refuses_an_unknown_release_in_one_line(first_run, inventory, t
         run.last_error_line()
     )
     assert hashlib.sha256(target.exec(f"cat {RELEASES}").encode()).hexdigest() == before
+
+
+def test_odoo_config_and_image_changes_drop_no_request(
+    first_run, inventory, target, domain, tmp_path
+):
+    """A new Odoo starts next to the old one, nginx switches to it, then the old one stops."""
+    _deploy(inventory)
+    before = _running_images(target)["odoo"]
+    with requests_through_nginx(target, domain, "/web/health") as config_change:
+        _deploy(inventory, odoo_workers=3)
+    assert "workers = 3" in target.exec("cat /opt/dfr/prod/config/odoo.conf")
+    addons = tmp_path / "addons"
+    shutil.copytree(PROJECT / "files" / "addons", addons)
+    (addons / "NOTES.txt").write_text("not a module: a new image, no module to update\n")
+    with requests_through_nginx(target, domain, "/web/health") as image_change:
+        run = _deploy(inventory, odoo_workers=3, odoo_addons_src=addons)
+    assert not [name for name in run.changed() if "Update Odoo modules" in name]
+    assert _running_images(target)["odoo"] != before
+    for codes in (config_change, image_change):
+        assert len(codes) > 20 and set(codes) == {"200"}, Counter(codes)
+    assert _records(target)[-1]["odoo_unavailable_s"] == 0
+    _deploy(inventory)

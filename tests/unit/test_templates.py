@@ -76,7 +76,8 @@ def test_boolean_overrides_are_written_as_odoo_reads_them(tmp_path):
 def test_nginx_routes_websocket_to_gevent_only_in_worker_mode(tmp_path):
     prod = render("nginx/dfr.conf.j2", load_settings(host_data("prod", tmp_path), HOST_SHAPE))
     dev = render("nginx/dfr.conf.j2", load_settings(host_data("dev", tmp_path), HOST_SHAPE))
-    assert "set $odoo_websocket odoo:8072;" in prod and "set $odoo_websocket odoo:8069;" in dev
+    assert "set $odoo_websocket $odoo_host:8072;" in prod
+    assert "set $odoo_websocket $odoo_host:8069;" in dev
     assert "8072" not in dev
     assert "Strict-Transport-Security" in prod and "Strict-Transport-Security" not in dev
     assert "location ^~ /web/database/" in prod and "/web/database/" not in dev
