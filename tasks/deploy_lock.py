@@ -127,16 +127,15 @@ def holds_lock() -> bool:
 
 
 def _first_line(channel: Channel) -> str:
+    """The lock shell's first line; else what went to stderr (sudo's refusal, say)."""
     channel.settimeout(ANSWER_TIMEOUT)
     data = b""
     try:
-        while b"\n" not in data:
-            chunk = channel.recv(1024)
-            if not chunk:
-                break
+        while b"\n" not in data and (chunk := channel.recv(1024)):
             data += chunk
     except TimeoutError:
         pass
-    if b"\n" not in data and not data:
-        data = channel.recv_stderr(4096) if channel.recv_stderr_ready() else b""
-    return data.decode(errors="replace").strip().splitlines()[0] if data.strip() else ""
+    if not data.strip() and channel.recv_stderr_ready():
+        data = channel.recv_stderr(4096)
+    lines = data.decode(errors="replace").strip().splitlines()
+    return lines[0].strip() if lines else ""

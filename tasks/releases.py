@@ -102,6 +102,7 @@ def kept_releases(data: Any) -> int:
 def release_started(settings: Settings, release: ReleasePlan) -> Generator[str, None, None]:
     """Marks the start of the execution (the lock's shell then records a failed release unless
     it hears that the run ended). No change: only the run's other operations count."""
+    kept_releases(host.data)  # a bad setting stops the run while it is prepared
     if not state.is_executing or not holds_lock():
         return
     started = time.time()
