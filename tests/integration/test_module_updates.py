@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from tests.harness.hosts import HostPool, TargetHost
 from tests.harness.images import docker_ready_image
 from tests.harness.pyinfra_run import PROJECT, PyinfraRun, pyinfra
-from tests.integration.stack import curl, psql, stack_inventory
+from tests.integration.stack import curl, psql, requests_through_nginx, stack_inventory
 
 FILESTORE = "/var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore"
 MANIFEST = """{{
@@ -129,11 +130,16 @@ def test_a_module_added_to_odoo_modules_is_installed_and_nothing_else_updated(
     assert record["modules_installed"] == ["dfr_extra"] and record["modules_updated"] == []
 
 
-def test_only_the_module_whose_files_changed_is_updated(first_run, inventory, addons, target):
+def test_only_the_module_whose_files_changed_is_updated_behind_a_maintenance_page(
+    first_run, inventory, addons, target, domain
+):
     before = _module_rows(target)
     _module(addons, "dfr_extra", "18.0.1.1.0", ["dfr_base"])
-    run = _deploy_extra(inventory, addons)
+    with requests_through_nginx(target, domain, "/web/health") as codes:
+        run = _deploy_extra(inventory, addons)
     assert run.returncode == 0, run.stderr[-3000:]
+    # While Odoo is stopped for the update: the maintenance page, never a 502 or no answer.
+    assert "503" in codes and set(codes) == {"200", "503"}, Counter(codes)
     after = _module_rows(target)
     assert after["dfr_extra"][1] == "18.0.1.1.0"
     assert after["dfr_base"] == before["dfr_base"]

@@ -122,6 +122,10 @@ def test_a_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_no
         assert "the prod deploy lock is held by" in refusal, second.stderr[-2000:]
         assert f"{OPERATOR} since " in refusal and "running deploy.py" in refusal
         assert "break_lock=true" in refusal
+        # Its operator gone (say), the lock is broken on purpose: the run goes ahead.
+        breaking = pyinfra(inventory, "deploy.py", data={"break_lock": "true"})
+        assert breaking.returncode == 0, breaking.stderr[-2000:]
+        assert f"broke the prod deploy lock of {OPERATOR} since " in breaking.stderr
     finally:
         first.kill()  # SIGKILL: no clean-up of its own
         first.wait()
