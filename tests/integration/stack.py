@@ -13,6 +13,7 @@ from tasks.tls import self_signed_pair
 from tests.harness.hosts import HostPool, TargetHost
 from tests.unit.environments import STRONG
 
+GOAWAY_BEFORE_ANY_STREAM = 16  # curl: "Error in the HTTP2 framing layer"
 WEBSOCKET_HEADERS = [
     "Connection: Upgrade",
     "Upgrade: websocket",
@@ -116,14 +117,24 @@ def psql(host: TargetHost, sql: str, db: str = "dfr", user: str = "postgres") ->
 def requests_through_nginx(host: TargetHost, domain: str, path: str) -> Iterator[list[str]]:
     """Requests ``path`` through the host's nginx one after another while the block runs; the
     list holds each answer's HTTP status, or "000 <curl's error>" for no answer (within 30 s:
-    on this 2-core machine a busy test run can hold one request for seconds)."""
+    on this 2-core machine a busy test run can hold one request for seconds).
+
+    Over HTTP/2, as browsers talk to it. A request whose new connection nginx closed with
+    GOAWAY before it processed any stream (a worker that got a graceful reload's signal just
+    after accepting it; curl says "HTTP2 framing layer") is sent again once, as browsers do
+    with requests a GOAWAY left unprocessed (RFC 9113, 8.7)."""
     codes: list[str] = []
     done = threading.Event()
 
+    def request() -> subprocess.CompletedProcess:
+        return curl(host, domain, f"https://{domain}{path}", "-o", "/dev/null",
+                    "-w", "%{http_code}", "--max-time", "30")  # fmt: skip
+
     def loop() -> None:
         while not done.is_set():
-            answer = curl(host, domain, f"https://{domain}{path}", "-o", "/dev/null",
-                          "-w", "%{http_code}", "--max-time", "30")  # fmt: skip
+            answer = request()
+            if answer.returncode == GOAWAY_BEFORE_ANY_STREAM:
+                answer = request()
             codes.append(answer.stdout if answer.returncode == 0 else f"000 {answer.stderr}")
 
     worker = threading.Thread(target=loop, daemon=True)
