@@ -223,12 +223,13 @@ def unavailable_seconds(events: list[str], now: float) -> float:
     parsed = [p for p in parsed if len(p) == 4 and p[0].isdigit() and p[1] in SERVICES_SERVED]
     parsed.sort(key=lambda parts: int(parts[0]))
     ending = ("kill", "die", "stop")
-    first: dict[str, str] = {}
+    first: dict[str, str] = {}  # of its life's events (health checks' exec_* come and go)
     for _, _, container, action in parsed:
-        first.setdefault(container, action)
+        if action in (*ending, "create", "start") or action.startswith("health_status"):
+            first.setdefault(container, action)
     up = {service: set() for service in SERVICES_SERVED}
     for _, service, container, _ in parsed:
-        if first[container] in ending:
+        if first.get(container) in ending:
             up[service].add(container)
     for containers in up.values():
         if not containers:  # its serving container had no event (or there was none before)

@@ -19,6 +19,15 @@ def test_unavailable_time_runs_from_a_death_to_the_successor_being_healthy():
     assert unavailable_seconds(events, now=100) == pytest.approx(4.0)
 
 
+def test_health_check_execs_before_a_stop_do_not_hide_it():
+    events = [
+        f"{9 * S} odoo old exec_create: curl -fsS http://127.0.0.1:8069/web/health",
+        f"{9 * S} odoo old exec_die", f"{10 * S} odoo old kill", f"{10 * S} odoo old die",
+        f"{13 * S} odoo new health_status: healthy",
+    ]  # fmt: skip
+    assert unavailable_seconds(events, now=100) == pytest.approx(3.0)
+
+
 def test_overlapping_downtimes_of_odoo_and_nginx_count_once():
     events = [
         f"{10 * S} odoo o1 die", f"{12 * S} nginx n1 die",
