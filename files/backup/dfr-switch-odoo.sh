@@ -25,18 +25,19 @@ if [ -z "$old" ] || [ "$(printf '%s\n' "$old" | grep -c .)" != 1 ]; then
   echo unchanged  # nothing running to switch from (or a switch in progress): compose up decides
   exit 0
 fi
-wanted_hash=$(compose config --hash odoo | cut -d' ' -f2)
+# Whether container $2 runs service $1 as compose.yaml now describes it.
+as_described() {
+  [ "$(docker inspect -f '{{index .Config.Labels "com.docker.compose.config-hash"}}' "$2")" = \
+    "$(compose config --hash "$1" | cut -d' ' -f2)" ]
+}
 wanted_image=$(docker image inspect -f '{{.Id}}' "$(compose config --images odoo | sed -n 1p)")
-if [ "$(docker inspect -f '{{index .Config.Labels "com.docker.compose.config-hash"}}' "$old")" = "$wanted_hash" ] &&
-  [ "$(docker inspect -f '{{.Image}}' "$old")" = "$wanted_image" ]; then
+if as_described odoo "$old" && [ "$(docker inspect -f '{{.Image}}' "$old")" = "$wanted_image" ]; then
   echo unchanged
   exit 0
 fi
 # PostgreSQL replaced in the same deploy (a rotated password, a new configuration): the new
 # Odoo may need the new one, so compose up replaces both, in order.
-postgres=$(running postgres)
-if [ "$(docker inspect -f '{{index .Config.Labels "com.docker.compose.config-hash"}}' "$postgres")" != \
-  "$(compose config --hash postgres | cut -d' ' -f2)" ]; then
+if ! as_described postgres "$(running postgres)"; then
   echo unchanged
   exit 0
 fi
