@@ -40,6 +40,7 @@ from tasks.backup_tools import install_backup_tools
 from tasks.disk_writer import DiskWriter
 from tasks.errors import SettingsError, StepFailed, failing_in_one_line
 from tasks.facts import BackupSizeEstimate
+from tasks.host_commands import run_on_host
 from tasks.settings import Settings
 from tasks.transfer import TransferError, download
 
@@ -77,7 +78,7 @@ def fetch_backup(settings: Settings, backup: BackupSettings, backup_name: str = 
 
 
 def _run(command: str) -> list[str]:
-    ok, output = host.run_shell_command(command, _sudo=bool(host.data.get("_sudo")))
+    ok, output = run_on_host(command)
     if not ok:
         errors = [line for line in output.stderr_lines if "ERROR" in line] or output.stderr_lines
         raise BackupError(errors[-1] if errors else f"{command} failed")

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.operation import OperationMeta
-from pyinfra.connectors.util import CommandOutput
 
 from tasks.changes import changes
 from tasks.errors import StepFailed, failing_in_one_line
+from tasks.host_commands import run_on_host
 
 CANDIDATES = "next"
 LIVE = "config"
@@ -91,15 +91,15 @@ def install_checked_config(
 @failing_in_one_line
 def _check_then_install(stack_dir: str, checks: list[ConfigCheck]) -> None:
     for check in checks:
-        ok, output = _run(check.command)
+        ok, output = run_on_host(check.command)
         if not ok:
-            _run(_put_back_candidates(stack_dir, checks))
+            run_on_host(_put_back_candidates(stack_dir, checks))
             reason = _reason(output.stderr_lines + output.stdout_lines)
             raise StepFailed(
                 f"{host.name}: the new {check.what} is refused, so nothing was replaced and the "
                 f"running stack is untouched: {reason}"
             )
-    ok, output = _run(_install_candidates(stack_dir, checks))
+    ok, output = run_on_host(_install_candidates(stack_dir, checks))
     if not ok:
         raise StepFailed(f"{host.name}: could not install the checked configuration: "
                          f"{_reason(output.stderr_lines)}")  # fmt: skip
@@ -120,10 +120,6 @@ def _put_back_candidates(stack_dir: str, checks: list[ConfigCheck]) -> str:
         candidate, live = f"{CANDIDATES}/{check.path}", f"{LIVE}/{check.path}"
         steps.append(f"if [ -f {live} ]; then cp -p {live} {candidate}; else rm -f {candidate}; fi")
     return "; ".join(steps)
-
-
-def _run(command: str) -> tuple[bool, CommandOutput]:
-    return host.run_shell_command(command, _sudo=bool(host.data.get("_sudo")))
 
 
 def _reason(lines: list[str]) -> str:

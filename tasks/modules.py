@@ -21,6 +21,7 @@ from pyinfra.operations import server
 
 from tasks.errors import SettingsError, StepFailed, failing_in_one_line
 from tasks.facts import ComposeProject, ContainerLabel
+from tasks.host_commands import run_on_host
 from tasks.images import Image
 from tasks.releases import mark_release, release_id
 from tasks.settings import Settings
@@ -151,7 +152,7 @@ def _update(settings: Settings, changes: ModuleChanges) -> None:
             ",".join(changes.install),
         )
     )
-    ok, output = host.run_shell_command(command, _sudo=bool(host.data.get("_sudo")))
+    ok, output = run_on_host(command)
     if ok:
         logger.info(f"{host.name}: modules: {changes.describe()} done")
         return

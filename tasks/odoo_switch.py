@@ -16,6 +16,7 @@ from pyinfra.api.operation import OperationMeta
 
 from tasks.changes import changes
 from tasks.errors import StepFailed, failing_in_one_line
+from tasks.host_commands import run_on_host
 from tasks.settings import Settings
 
 
@@ -34,9 +35,7 @@ def switch_odoo(
 
 @failing_in_one_line
 def _switch(settings: Settings) -> None:
-    ok, output = host.run_shell_command(
-        f"{settings.stack_dir}/bin/dfr-switch-odoo", _sudo=bool(host.data.get("_sudo"))
-    )
+    ok, output = run_on_host(f"{settings.stack_dir}/bin/dfr-switch-odoo")
     if not ok:
         said = [line for line in output.stderr_lines if "ERROR" in line] or output.stderr_lines
         raise StepFailed(f"{host.name}: switching to the new Odoo failed: "

@@ -29,6 +29,7 @@ from pyinfra.api import FactBase, FunctionCommand, operation
 
 from tasks.deploy_lock import holds_lock, operator, releases_file, tell_lock_holder
 from tasks.errors import SettingsError, StepFailed, failing_in_one_line
+from tasks.host_commands import run_on_host
 from tasks.settings import Settings
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -258,7 +259,7 @@ def unavailable_seconds(events: list[str], now: float) -> float:
 
 
 def _lines(command: str) -> list[str]:
-    ok, output = host.run_shell_command(command, _sudo=bool(host.data.get("_sudo")))
+    ok, output = run_on_host(command)
     if not ok:
         raise StepFailed(f"{host.name}: recording the release failed: "
                          f"{(output.stderr_lines or ['no reason given'])[-1]}")  # fmt: skip
