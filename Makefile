@@ -65,8 +65,9 @@ build_all_images: $(READY) ## Build all three images on ENV's hosts
 releases: $(READY) ## Print ENV's release log, newest first (who deployed what, when, result)
 	$(PYINFRA) -y inventories/$(ENV).py tasks/releases.py
 
-rollback: $(READY) ## Put back ENV's previous release (RELEASE=ID for another; asks first)
-	$(PYINFRA) inventories/$(ENV).py tasks/rollback.py $(if $(RELEASE),--data release=$(call quote,$(RELEASE)))
+rollback: $(READY) ## Put back ENV's previous release (RELEASE=ID for another, CONFIRM_SNAPSHOT=ID; asks first)
+	$(PYINFRA) inventories/$(ENV).py tasks/rollback.py $(if $(RELEASE),--data release=$(call quote,$(RELEASE))) \
+	  $(if $(CONFIRM_SNAPSHOT),--data confirm_snapshot=$(call quote,$(CONFIRM_SNAPSHOT)))
 
 refresh_images: $(READY) ## Pull ENV's base images again, rebuild and restart what changed (asks first)
 	$(PYINFRA) inventories/$(ENV).py deploy.py --data refresh_images=true

@@ -24,6 +24,7 @@ SCRIPT_MODES = (
     ("dfr-restore", "0755"),
     ("dfr-retention", "0755"),
     ("dfr-update", "0755"),  # module updates on a snapshot, run by deploy.py
+    ("dfr-put-back", "0755"),  # a snapshot put back with a release, run by rollback.py
     ("dfr-switch-odoo", "0755"),  # a new Odoo in place of the running one, run by deploy.py
 )
 

@@ -22,6 +22,14 @@ echo "compose_version=$(timeout 20 docker compose version --short 2>/dev/null)"
 """
 
 
+def running_postgres(project: str) -> str:
+    """A shell command printing the ID of the stack's running PostgreSQL container (or nothing)."""
+    return (
+        f"docker ps -q --filter label=com.docker.compose.project={project} "
+        "--filter label=com.docker.compose.service=postgres --filter status=running"
+    )
+
+
 @dataclass(frozen=True)
 class DockerHost:
     """What a host has before dfr-deploy touches it: OS, init system and any Docker engine."""

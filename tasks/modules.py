@@ -20,7 +20,7 @@ from pyinfra.api import FactBase, FunctionCommand, operation
 from pyinfra.operations import server
 
 from tasks.errors import SettingsError, StepFailed, failing_in_one_line
-from tasks.facts import ComposeProject, ContainerLabel
+from tasks.facts import ComposeProject, ContainerLabel, running_postgres
 from tasks.host_commands import run_on_host
 from tasks.images import Image
 from tasks.releases import mark_release, release_id
@@ -54,10 +54,7 @@ class InstalledModules(FactBase):
     """Names of the modules installed in the stack's database; None when it cannot be asked."""
 
     def command(self, project: str, db: str) -> str:
-        postgres = (
-            f"docker ps -q --filter label=com.docker.compose.project={project} "
-            "--filter label=com.docker.compose.service=postgres --filter status=running"
-        )
+        postgres = running_postgres(project)
         query = "SELECT name FROM ir_module_module WHERE state = 'installed'"
         return (
             f'id=$({postgres}); [ -n "$id" ] || exit 0; echo asked; '

@@ -149,7 +149,7 @@ emit() {
 
 # The Odoo filestore of the database, seen from this host (the volume is compose's, local driver).
 filestore_dir() {
-  echo "$(docker volume inspect -f '{{.Mountpoint}}' "${DFR_PROJECT}_odoo-data")/filestore/$DFR_DB_NAME"
+  echo "$(odoo_data)/filestore/$DFR_DB_NAME"
 }
 
 # The filestore as $stage/filestore.tar, a plain tar of the files listed now (files that Odoo

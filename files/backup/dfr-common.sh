@@ -30,6 +30,18 @@ running() {
   echo "$id"
 }
 
+# psql as PostgreSQL's superuser in the running postgres container $pg (the caller sets it).
+psql_admin() { docker exec -i -u postgres "$pg" psql -X -v ON_ERROR_STOP=1 -d postgres -tAq "$@"; }
+
+# Ends every session on database $1 (Odoo's, a cron's, an operator's psql) but ours.
+disconnect() {
+  psql_admin -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE datname = '$1' AND pid <> pg_backend_pid()" >/dev/null
+}
+
+# The Odoo data volume's directory on this host (filestores; module update snapshots).
+odoo_data() { docker volume inspect -f '{{.Mountpoint}}' "${DFR_PROJECT}_odoo-data"; }
+
 # Takes /run/lock/$DFR_PROJECT-$1.lock on fd 9, or returns non-zero if another process holds
 # it: one $1 (backup, restore) at a time per environment. What the caller starts inherits the
 # lock, which lasts until the last of them ends. In /run/lock, not among the backups: an open

@@ -77,7 +77,6 @@ odoo_sh() {
     docker run --rm --entrypoint sh "$(compose config --images | grep '/odoo:' | sed -n 1p)" -c "$1"
   fi
 }
-psql_admin() { docker exec -i -u postgres "$pg" psql -X -v ON_ERROR_STOP=1 -d postgres -tAq "$@"; }
 # psql 17.6 and later have \restrict (server_version_num style: 170006).
 psql_restricts() {
   local version major minor
@@ -96,7 +95,7 @@ without_dump_restrict() {
 pg_image=$(docker inspect -f '{{.Config.Image}}' "$pg")
 # The filestores, seen from this host (the volume is compose's, local driver): checks and
 # renames need no container start, which keeps Odoo's stop during the swap short.
-filestores=$(docker volume inspect -f '{{.Mountpoint}}' "${DFR_PROJECT}_odoo-data")/filestore
+filestores=$(odoo_data)/filestore
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 new_db="${DFR_DB_NAME}_restore_${stamp}"
 old_db="${DFR_DB_NAME}_old_${stamp}"

@@ -29,13 +29,9 @@ release=${1:?usage: $usage} update=${2-} install=${3-}
 
 db=$DFR_DB_NAME
 snapshot="${db}_before_${release}"
+# shellcheck disable=SC2034 # read by dfr-common's psql_admin
 pg=$(running postgres)
-psql_admin() { docker exec -i -u postgres "$pg" psql -X -v ON_ERROR_STOP=1 -d postgres -tAq "$@"; }
-disconnect() {
-  psql_admin -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                 WHERE datname = '$1' AND pid <> pg_backend_pid()" >/dev/null
-}
-volume=$(docker volume inspect -f '{{.Mountpoint}}' "${DFR_PROJECT}_odoo-data")
+volume=$(odoo_data)
 filestore="$volume/filestore/$db"
 snapshots="$volume/dfr-snapshots"
 logs="$here/updates"
@@ -50,6 +46,7 @@ psql_admin -c "CREATE DATABASE \"$snapshot\" TEMPLATE \"$db\" OWNER \"$DFR_DB_US
 rm -rf "${snapshots:?}/$release"
 mkdir -p "$snapshots/$release"
 if [ -d "$filestore" ]; then cp -al "$filestore" "$snapshots/$release/filestore"; fi
+date -u +%FT%TZ >"$snapshots/$release/taken"  # what a rollback to it says would be lost since
 log "snapshot $snapshot taken (database and filestore)"
 
 arguments=(odoo -d "$db" --stop-after-init)

@@ -196,3 +196,45 @@ def test_a_failing_update_puts_back_the_database_filestore_and_release_before_it
     assert again.returncode == 0, again.stderr[-3000:]
     changed = [name for name in again.changed() if "build context" not in name.lower()]
     assert changed == ["Record the release if the run changed anything"], changed
+
+
+def test_a_rollback_over_a_module_update_puts_back_its_snapshot_once_the_loss_is_confirmed(
+    first_run, inventory, addons, target, domain
+):
+    dump, filestore, image = _database_dump(target), _filestore(target), _odoo_image(target)
+    _module(addons, "dfr_extra", "18.0.1.3.0", ["dfr_base"])
+    run = _deploy_extra(inventory, addons)
+    assert run.returncode == 0, run.stderr[-3000:]
+    update = _last_record(target)
+    assert update["modules_updated"] == ["dfr_extra"]
+    # Work done on the updated release: what going back to the snapshot loses.
+    psql(target, "CREATE TABLE dfr_written_after AS SELECT 'x' AS v")
+    target.exec(f"mkdir -p {FILESTORE}/dfr/ef && echo new >{FILESTORE}/dfr/ef/ef56")
+    now = _database_dump(target), _filestore(target)
+
+    refused = pyinfra(inventory, "tasks/rollback.py")
+    assert refused.returncode != 0
+    assert f"before release {update['id']} updated dfr_extra, at " in refused.stderr
+    assert (
+        " min ago): everything written since is lost; add --data confirm_snapshot="
+        f"{update['id']} to go ahead" in refused.stderr
+    ), refused.stderr[-2000:]
+    assert (_database_dump(target), _filestore(target)) == now
+
+    with requests_through_nginx(target, domain, "/web/health") as codes:
+        run = pyinfra(inventory, "tasks/rollback.py", data={"confirm_snapshot": update["id"]})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert _database_dump(target) == dump  # byte for byte: the update and the work after it gone
+    assert _filestore(target) == filestore
+    assert _odoo_image(target) == image
+    assert set(codes) <= {"200", "503"}, Counter(codes)  # the maintenance page while stopped
+    login = curl(target, domain, f"https://{domain}/web/login", "-o", "/dev/null",
+                 "-w", "%{http_code}")  # fmt: skip
+    assert login.stdout == "200"
+    record = _last_record(target)
+    assert record["kind"] == "rollback" and record["result"] == "ok"
+    assert record["snapshot_put_back"] == update["id"]
+    # What the snapshot replaced is set aside, not dropped.
+    aside = f"dfr_before_{record['id']}"
+    assert psql(target, f"SELECT count(*) FROM pg_database WHERE datname = '{aside}'") == "1"
+    assert psql(target, "SELECT v FROM dfr_written_after", db=aside) == "x"

@@ -209,7 +209,7 @@ def test_rollback_refuses_an_unknown_release_in_one_line(first_run, inventory, t
     before = hashlib.sha256(target.exec(f"cat {RELEASES}").encode()).hexdigest()
     run = pyinfra(inventory, "tasks/rollback.py", data={"release": "20200101T000000Z"})
     assert run.returncode != 0
-    assert "release '20200101T000000Z' is not a successful deploy recorded here" in (
+    assert "release '20200101T000000Z' is not a successful deploy in effect here" in (
         run.last_error_line()
     )
     assert hashlib.sha256(target.exec(f"cat {RELEASES}").encode()).hexdigest() == before

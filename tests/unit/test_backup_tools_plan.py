@@ -45,6 +45,7 @@ def test_a_fresh_host_gets_every_script_and_the_settings(tmp_path):
         "/opt/dfr/prod/bin/dfr-restore",
         "/opt/dfr/prod/bin/dfr-retention",
         "/opt/dfr/prod/bin/dfr-update",
+        "/opt/dfr/prod/bin/dfr-put-back",
         "/opt/dfr/prod/bin/dfr-switch-odoo",
         "/opt/dfr/prod/backup.env",
     }

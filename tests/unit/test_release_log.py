@@ -6,7 +6,7 @@ import pytest
 
 from tasks.errors import SettingsError
 from tasks.releases import unavailable_seconds
-from tasks.rollback import rollback_target
+from tasks.rollback import rollback_target, snapshot_age
 
 S = 1_000_000_000  # nanoseconds
 
@@ -72,7 +72,7 @@ def _deploy(id_: str, **fields) -> dict:
 def test_rollback_takes_the_deploy_before_the_running_one():
     records = [_deploy("20261201T000000Z"), _deploy("20261202T000000Z"),
                {"id": "20261203T000000Z", "kind": "deploy", "result": "failed"}]  # fmt: skip
-    assert rollback_target(records, None)["id"] == "20261201T000000Z"
+    assert rollback_target(records, None).target["id"] == "20261201T000000Z"
 
 
 def test_after_a_rollback_the_next_one_goes_further_back():
@@ -80,13 +80,44 @@ def test_after_a_rollback_the_next_one_goes_further_back():
                _deploy("20261203T000000Z"),
                {"id": "20261204T000000Z", "kind": "rollback", "result": "ok",
                 "rolled_back_to": "20261202T000000Z"}]  # fmt: skip
-    assert rollback_target(records, None)["id"] == "20261201T000000Z"
+    assert rollback_target(records, None).target["id"] == "20261201T000000Z"
 
 
-def test_rollback_over_a_module_update_is_refused():
-    records = [_deploy("20261201T000000Z"), _deploy("20261202T000000Z", modules_updated=["dfr"])]
-    with pytest.raises(SettingsError, match="20261202T000000Z updated modules after"):
-        rollback_target(records, None)
+def test_releases_a_rollback_undid_are_neither_running_nor_a_target():
+    records = [_deploy("20261201T000000Z"), _deploy("20261202T000000Z"),
+               _deploy("20261203T000000Z", modules_updated=["dfr"]),
+               {"id": "20261204T000000Z", "kind": "rollback", "result": "ok",
+                "rolled_back_to": "20261202T000000Z"},
+               _deploy("20261205T000000Z")]  # fmt: skip
+    plan = rollback_target(records, None)
+    # not the undone 20261203 (its code on a database its update no longer applies to)
+    assert plan.target["id"] == "20261202T000000Z" and plan.over_update is None
+    with pytest.raises(SettingsError, match="'20261203T000000Z' is not a successful deploy in"):
+        rollback_target(records, "20261203T000000Z")
+
+
+def test_rollback_over_module_updates_names_the_first_update_for_its_snapshot():
+    records = [_deploy("20261201T000000Z"), _deploy("20261202T000000Z"),
+               _deploy("20261203T000000Z", modules_installed=["dfr_extra"]),
+               _deploy("20261204T000000Z", modules_updated=["dfr"]),
+               _deploy("20261205T000000Z")]  # fmt: skip
+    assert rollback_target(records, None).over_update is None
+    plan = rollback_target(records, "20261202T000000Z")
+    assert plan.over_update["id"] == "20261203T000000Z"  # its snapshot predates both updates
+    assert rollback_target(records, "20261203T000000Z").over_update["id"] == "20261204T000000Z"
+
+
+@pytest.mark.parametrize(
+    ("when", "now", "said"),
+    [
+        ("2026-12-04T09:00:00Z", 1796374859.0, "0 min"),
+        ("2026-12-04T09:00:00Z", 1796374800.0 + 7500, "2 h 5 min"),
+        ("2026-12-01T09:00:00Z", 1796374800.0 + 60, "3 d 0 h 1 min"),
+        ("None", 0.0, "an unknown time"),
+    ],
+)
+def test_the_snapshot_age_is_said_in_days_hours_and_minutes(when, now, said):
+    assert snapshot_age(when, now) == said
 
 
 @pytest.mark.parametrize(
