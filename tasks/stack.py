@@ -9,7 +9,7 @@ from typing import Any
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.facts.files import File
+from pyinfra.facts.files import File, Sha256File
 from pyinfra.operations import files, server
 
 from tasks.admin_login import refuse_default_admin_login
@@ -73,8 +73,6 @@ def deploy_stack(settings: Settings, release: ReleasePlan | None = None) -> None
     images = planned_images(settings)
     tags = {name: image.tag for name, image in images.items()}
     modules = module_changes(settings, images["odoo"])
-    if modules:
-        keep_running_release(settings)  # before anything below replaces it
 
     # Rendered once: uploaded below and hashed into the compose labels (pbkdf2 is slow).
     odoo_secrets = odoo_secrets_conf(
@@ -83,6 +81,29 @@ def deploy_stack(settings: Settings, release: ReleasePlan | None = None) -> None
     odoo_conf_text = render("odoo.conf.j2", settings)
     nginx_conf_text = render("nginx/dfr.conf.j2", settings)
     postgres_conf_text = render("postgresql.conf.j2", settings)
+    compose_text = render(
+        "compose.yaml.j2",
+        settings,
+        images=tags,
+        odoo_memory_limit=_odoo_memory_limit(settings),
+        config_sha={
+            # A rotated password restarts PostgreSQL, whose entrypoint applies it.
+            "postgres": _sha(
+                postgres_conf_text,
+                settings.secrets.postgres_password,
+                settings.secrets.db_password,
+            ),
+            # A rotated admin user password restarts Odoo, whose entrypoint applies it.
+            "odoo": _sha(odoo_conf_text, odoo_secrets, settings.secrets.admin_user_password),
+            "nginx": _sha(nginx_conf_text, str(settings.tls)),
+        },
+    )
+    # The compose file names every image tag and configuration hash: when it changes, what the
+    # stack runs on is kept first, for a failed update or switch to fall back on.
+    running_compose = host.get_fact(Sha256File, path=f"{base}/compose.yaml")
+    replacing = running_compose not in (None, _sha256(compose_text))
+    if modules or replacing:
+        keep_running_release(settings)  # before anything below replaces it
     staging_dir = private_upload_dir()
     secrets = [
         secret_file(
@@ -121,27 +142,7 @@ def deploy_stack(settings: Settings, release: ReleasePlan | None = None) -> None
     )
     compose_file = files.put(
         name="Compose project (compose.yaml)",
-        src=StringIO(
-            render(
-                "compose.yaml.j2",
-                settings,
-                images=tags,
-                odoo_memory_limit=_odoo_memory_limit(settings),
-                config_sha={
-                    # A rotated password restarts PostgreSQL, whose entrypoint applies it.
-                    "postgres": _sha(
-                        postgres_conf_text,
-                        settings.secrets.postgres_password,
-                        settings.secrets.db_password,
-                    ),
-                    # A rotated admin user password restarts Odoo, whose entrypoint applies it.
-                    "odoo": _sha(
-                        odoo_conf_text, odoo_secrets, settings.secrets.admin_user_password
-                    ),
-                    "nginx": _sha(nginx_conf_text, str(settings.tls)),
-                },
-            )
-        ),
+        src=StringIO(compose_text),
         dest=f"{base}/compose.yaml",
         mode="0644",
         create_remote_dir=False,
@@ -161,6 +162,7 @@ def deploy_stack(settings: Settings, release: ReleasePlan | None = None) -> None
             name="Switch to the new Odoo when it changed, with no dropped request",
             settings=settings,
             inputs=[*builds, config, compose_file, *secrets],
+            fall_back=replacing,
         )
 
     up = compose_up(
@@ -226,6 +228,10 @@ def _odoo_memory_limit(settings: Settings) -> str:
     per_process = settings.odoo_limits["limit_memory_hard"]
     processes = max(settings.workers, 1) + settings.max_cron_threads + 1
     return f"{per_process * processes // (1024 * 1024)}m"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _sha(*parts: str) -> str:

@@ -12,6 +12,9 @@
 #      container only.
 # Prints "switched", or "unchanged" when there is nothing to switch (the running Odoo is the
 # compose file's) or compose up must do it (PostgreSQL is replaced in the same deploy).
+# With --fall-back (the deploy kept the running release's files in previous/ before writing
+# new ones), a new Odoo that does not become healthy also puts those files back: the one that
+# serves on, restarted, or the next compose up, reads what it ran on, not what failed.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +22,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 tool=dfr-switch-odoo
 # shellcheck source=/dev/null
 . "$here/bin/dfr-common"
+fall_back=
+[ "${1-}" != --fall-back ] || fall_back=1
 
 old=$(container odoo)
 if [ -z "$old" ] || [ "$(printf '%s\n' "$old" | grep -c .)" != 1 ]; then
@@ -71,10 +76,16 @@ reload_nginx() {
 log "starting the new Odoo next to the running one ($old)"
 if ! compose up -d --no-deps --no-recreate --scale odoo=2 --wait \
   --wait-timeout "$DFR_RESTORE_HEALTH_TIMEOUT" odoo >/dev/null 2>&1; then
+  logs=$(mktemp)
   for id in $(service_containers odoo -a); do
-    [ "$id" = "$old" ] || docker rm -f "$id" >/dev/null
+    [ "$id" = "$old" ] || { docker logs --tail 200 "$id" >"$logs" 2>&1; docker rm -f "$id" >/dev/null; }
   done
-  fail "the new Odoo did not become healthy within ${DFR_RESTORE_HEALTH_TIMEOUT}s; the running one serves on: see the logs of the one removed with 'docker compose logs odoo'"
+  mv "$logs" "$here/switch-failed.log"
+  if [ -n "$fall_back" ]; then
+    cp -a "$here/previous/compose.yaml" "$here/compose.yaml" &&
+      cp -a "$here/previous/config/." "$here/config/" && cp -a "$here/previous/config/." "$here/next/"
+  fi
+  fail "the new Odoo exited or was not healthy within ${DFR_RESTORE_HEALTH_TIMEOUT}s; the running one serves on${fall_back:+ with the files it ran on put back}: the new one's last log lines are in $here/switch-failed.log"
 fi
 new=$(container odoo | grep -vx "$old" | sed -n 1p)
 new_name=$(docker inspect -f '{{.Name}}' "$new")

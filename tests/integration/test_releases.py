@@ -235,3 +235,31 @@ def test_odoo_config_and_image_changes_drop_no_request(
         assert len(codes) > 20 and set(codes) == {"200"}, Counter(codes)
     assert _records(target)[-1]["odoo_unavailable_s"] == 0
     _deploy(inventory)
+
+
+def test_a_new_odoo_that_never_becomes_healthy_leaves_the_old_one_on_its_own_files(
+    first_run, inventory, target, domain
+):
+    """Odoo's processes get far less memory than they need (killed at start): the switch gives
+    up, and puts back the compose file and configuration the serving Odoo runs on."""
+    quick = {"restore_health_timeout": 20}
+    _deploy(inventory, **quick)
+    files = ("compose.yaml", "config/odoo.conf", "next/odoo.conf")
+    before = {path: _sha256(target, f"/opt/dfr/prod/{path}") for path in files}
+    odoo = _running_images(target)["odoo"]
+    starving = {"odoo_limit_memory_soft": 1 << 20, "odoo_limit_memory_hard": 2 << 20}
+    with requests_through_nginx(target, domain, "/web/health") as codes:
+        run = pyinfra(inventory, "deploy.py", data={**quick, **starving})
+    assert run.returncode != 0
+    assert (
+        "switching to the new Odoo failed: the new Odoo exited or was not healthy within 20s; "
+        "the running one serves on with the files it ran on put back" in run.stderr
+    ), run.stderr[-2000:]
+    assert set(codes) == {"200"}, Counter(codes)
+    assert {path: _sha256(target, f"/opt/dfr/prod/{path}") for path in files} == before
+    assert _running_images(target)["odoo"] == odoo
+    target.exec("test -f /opt/dfr/prod/switch-failed.log")  # where the message points
+    assert _records(target)[-1]["result"] == "failed"
+    again = _deploy(inventory, **quick)
+    assert again.changed() == [], again.changed()
+    _deploy(inventory)
