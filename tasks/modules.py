@@ -151,6 +151,7 @@ def _update(settings: Settings, changes: ModuleChanges) -> None:
     )
     ok, output = run_on_host(command)
     if ok:
+        mark_release(snapshot=f"{settings.db_name}_before_{release}")  # rollback's way back
         logger.info(f"{host.name}: modules: {changes.describe()} done")
         return
     said = [line.strip() for line in output.stdout_lines if line.strip()]

@@ -207,6 +207,7 @@ def test_a_rollback_over_a_module_update_puts_back_its_snapshot_once_the_loss_is
     assert run.returncode == 0, run.stderr[-3000:]
     update = _last_record(target)
     assert update["modules_updated"] == ["dfr_extra"]
+    assert update["snapshot"] == f"dfr_before_{update['id']}"
     # Work done on the updated release: what going back to the snapshot loses.
     psql(target, "CREATE TABLE dfr_written_after AS SELECT 'x' AS v")
     target.exec(f"mkdir -p {FILESTORE}/dfr/ef && echo new >{FILESTORE}/dfr/ef/ef56")
