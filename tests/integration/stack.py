@@ -6,11 +6,15 @@ import contextlib
 import json
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 from tasks.tls import self_signed_pair
 from tests.harness.hosts import HostPool, TargetHost
+from tests.harness.images import docker_ready_image
+from tests.harness.pyinfra_run import PyinfraRun, pyinfra
 from tests.unit.environments import STRONG
 
 GOAWAY_BEFORE_ANY_STREAM = 16  # curl: "Error in the HTTP2 framing layer"
@@ -70,6 +74,32 @@ def stack_inventory(
         lines.append(f"    ({name!r}, {data!r}),")
     path.write_text("\n".join([*lines, "]", ""]))
     return path
+
+
+def prod_target_fixtures(prefix: str) -> tuple[Callable, ...]:
+    """The module fixtures of a test file with a prod target host of its own, deployed once:
+    ``target, inventory, domain, first_run = prod_target_fixtures("release")``."""
+
+    @pytest.fixture(scope="module")
+    def target(start_hosts, pool: HostPool) -> TargetHost:
+        (host,) = start_hosts(docker_ready_image(), prefix=prefix)
+        return host
+
+    @pytest.fixture(scope="module")
+    def inventory(pool, target, base_images, distro_docker_data) -> Path:
+        return stack_inventory(pool, [target], "prod", base_images, distro_docker_data)
+
+    @pytest.fixture(scope="module")
+    def domain(target) -> str:
+        return f"{target.name}.prod.dfr.test"
+
+    @pytest.fixture(scope="module")
+    def first_run(inventory) -> PyinfraRun:
+        run = pyinfra(inventory, "deploy.py")
+        assert run.returncode == 0, run.stderr[-4000:]
+        return run
+
+    return target, inventory, domain, first_run
 
 
 def curl(

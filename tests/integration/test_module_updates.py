@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.hosts import HostPool, TargetHost
-from tests.harness.images import docker_ready_image
+from tests.harness.hosts import TargetHost
 from tests.harness.pyinfra_run import PROJECT, PyinfraRun, pyinfra
-from tests.integration.stack import curl, psql, requests_through_nginx, stack_inventory
+from tests.integration.stack import curl, prod_target_fixtures, psql, requests_through_nginx
 
 FILESTORE = "/var/lib/docker/volumes/dfr-prod_odoo-data/_data/filestore"
 MANIFEST = """{{
@@ -26,10 +25,7 @@ MANIFEST = """{{
 """
 
 
-@pytest.fixture(scope="module")
-def target(start_hosts, pool: HostPool) -> TargetHost:
-    (host,) = start_hosts(docker_ready_image(), prefix="modules")
-    return host
+target, inventory, domain, first_run = prod_target_fixtures("modules")
 
 
 @pytest.fixture(scope="module")
@@ -40,24 +36,6 @@ def addons(tmp_path_factory) -> Path:
     shutil.copytree(PROJECT / "files" / "addons", path)
     _module(path, "dfr_extra", "18.0.1.0.0", ["dfr_base"])
     return path
-
-
-@pytest.fixture(scope="module")
-def inventory(pool, target, base_images, distro_docker_data):
-    return stack_inventory(pool, [target], "prod", base_images, distro_docker_data)
-
-
-@pytest.fixture(scope="module")
-def domain(target) -> str:
-    return f"{target.name}.prod.dfr.test"
-
-
-@pytest.fixture(scope="module")
-def first_run(inventory) -> PyinfraRun:
-    """The stack with the project's own addons: dfr_base only."""
-    run = pyinfra(inventory, "deploy.py")
-    assert run.returncode == 0, run.stderr[-4000:]
-    return run
 
 
 def _module(addons: Path, name: str, version: str, depends: list[str]) -> Path:

@@ -15,39 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.hosts import HostPool, TargetHost
-from tests.harness.images import docker_ready_image
+from tests.harness.hosts import TargetHost
 from tests.harness.pyinfra_run import PROJECT, PYINFRA, PyinfraRun, pyinfra
 from tests.harness.waiting import wait_for
 from tests.integration.conftest import group_data_file
-from tests.integration.stack import curl, requests_through_nginx, stack_inventory
+from tests.integration.stack import curl, prod_target_fixtures, requests_through_nginx
 
 RELEASES = "/opt/dfr/prod/releases.jsonl"
 LOCK = "/run/lock/dfr-prod.deploy.lock"
 OPERATOR = f"{getpass.getuser()}@{socket.gethostname()}"
 
 
-@pytest.fixture(scope="module")
-def target(start_hosts, pool: HostPool) -> TargetHost:
-    (host,) = start_hosts(docker_ready_image(), prefix="release")
-    return host
-
-
-@pytest.fixture(scope="module")
-def inventory(pool, target, base_images, distro_docker_data):
-    return stack_inventory(pool, [target], "prod", base_images, distro_docker_data)
-
-
-@pytest.fixture(scope="module")
-def domain(target) -> str:
-    return f"{target.name}.prod.dfr.test"
-
-
-@pytest.fixture(scope="module")
-def first_run(inventory) -> PyinfraRun:
-    run = pyinfra(inventory, "deploy.py")
-    assert run.returncode == 0, run.stderr[-4000:]
-    return run
+target, inventory, domain, first_run = prod_target_fixtures("release")
 
 
 def _records(target: TargetHost) -> list[dict]:

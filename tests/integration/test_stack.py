@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.hosts import HostPool, TargetHost
-from tests.harness.images import docker_ready_image
-from tests.harness.pyinfra_run import PyinfraRun, pyinfra
+from tests.harness.hosts import TargetHost
+from tests.harness.pyinfra_run import pyinfra
 from tests.harness.waiting import wait_for
 from tests.integration.conftest import group_data_file, ssh_host
 from tests.integration.maintenance import MAINTENANCE_TEXT, answer
-from tests.integration.stack import WEBSOCKET_HEADERS, curl, logs_in, psql, stack_inventory
+from tests.integration.stack import WEBSOCKET_HEADERS, curl, logs_in, prod_target_fixtures, psql
 from tests.unit.environments import STRONG
 from tests.unit.odoo_crypt import ODOO_CRYPT_CONTEXT
 
@@ -26,27 +25,7 @@ PROJECT = "dfr-prod"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def target(start_hosts, pool: HostPool) -> TargetHost:
-    (host,) = start_hosts(docker_ready_image(), prefix="prod")
-    return host
-
-
-@pytest.fixture(scope="module")
-def inventory(pool, target, base_images, distro_docker_data):
-    return stack_inventory(pool, [target], "prod", base_images, distro_docker_data)
-
-
-@pytest.fixture(scope="module")
-def domain(target) -> str:
-    return f"{target.name}.prod.dfr.test"
-
-
-@pytest.fixture(scope="module")
-def first_run(inventory) -> PyinfraRun:
-    run = pyinfra(inventory, "deploy.py")
-    assert run.returncode == 0, run.stderr[-4000:]
-    return run
+target, inventory, domain, first_run = prod_target_fixtures("prod")
 
 
 def _containers(target: TargetHost) -> dict[str, dict]:
