@@ -351,7 +351,8 @@ def test_odoo_stops_at_once_while_it_waits_for_postgres(first_run, target):
     postgres = _containers(target)["postgres"]["id"]
     target.exec(f"docker stop {postgres} >/dev/null && docker restart -t 30 {odoo} >/dev/null")
     try:
-        target.exec("sleep 2")  # the entrypoint is now polling for PostgreSQL
+        wait_for("Odoo's entrypoint to poll for PostgreSQL",
+                 lambda: "wait-for-psql" in target.exec(f"docker top {odoo} -o pid,args"))  # fmt: skip
         target.exec(f"docker stop -t 20 {odoo} >/dev/null")
         assert target.exec(f"docker inspect -f '{{{{.State.ExitCode}}}}' {odoo}") == "143"
     finally:
