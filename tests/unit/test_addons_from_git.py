@@ -317,3 +317,23 @@ def test_the_image_tag_follows_the_locked_commit_and_only_changed_modules_hash_a
     changed = {n for n, sha in after.module_shas if dict(before.module_shas)[n] != sha}
     assert changed == {"oca_reports"}
     assert after.digest != before.digest
+
+
+# --- make dev -------------------------------------------------------------------------------
+
+
+def test_dev_keeps_the_own_addons_bind_mounted_and_takes_repositories_from_the_image(tmp_path, oca):
+    from tasks.render import render
+
+    repo = {"name": "oca", "url": oca.url, "ref": "18.0"}
+    _update(tmp_path, _settings(tmp_path, repo))
+    settings = load_settings(host_data("dev", tmp_path, **_settings(tmp_path, repo)))
+    conf = render("odoo.conf.j2", settings)
+    assert "addons_path = /mnt/extra-addons,/opt/dfr-addons/oca\n" in conf
+    images = {"odoo": "dfr/odoo:x", "postgres": "dfr/postgres:x", "nginx": "dfr/nginx:x"}
+    sha = {"postgres": "2" * 16, "odoo": "0" * 16, "nginx": "1" * 16}
+    compose = render(
+        "compose.yaml.j2", settings, images=images, odoo_memory_limit="2g", config_sha=sha
+    )
+    assert f"      - {OWN}:/mnt/extra-addons:ro\n" in compose
+    assert "/opt/dfr-addons" not in compose  # the repositories' modules are the image's
