@@ -65,6 +65,10 @@ odoo_addons_repositories = []
 odoo_addons_lock = "addons.lock"
 odoo_addons_constraints = "addons-constraints.txt"  # name==version pins of the addons' Python deps
 odoo_base_addons_extra = []  # modules the base image has beyond tasks/odoo18/addons.txt
+# image_source = "upload": the addons' Python packages are got here as wheels for the base
+# image's Python and platform (odoo:18.0: Ubuntu 24.04, CPython 3.12, glibc 2.39, x86_64).
+odoo_wheels_python = "3.12"
+odoo_wheels_platform = "manylinux_2_39_x86_64"
 odoo_demo = False
 odoo_workers = 2
 odoo_max_cron_threads = 1

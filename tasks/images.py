@@ -25,6 +25,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server
 
 from tasks.addons_plan import AddonsPlan, addons_plan
+from tasks.addons_wheels import addons_wheels, empty_wheels
 from tasks.errors import SettingsError
 from tasks.facts import AddonTrees, ImageBaseIds, ImageIds
 from tasks.settings import Settings
@@ -193,7 +194,7 @@ def build_images(
             delete=True,
             # addons/, repos/ and the requirements are synced on their own just below
             exclude=["__pycache__", "*.pyc", f"{context}/addons/*", f"{context}/repos/*",
-                     f"{context}/{REQUIREMENTS}"],
+                     f"{context}/wheels/*", f"{context}/{REQUIREMENTS}"],
         )  # fmt: skip
         if image.addons_plan:
             addons_context(settings, image.addons_plan, context)
@@ -227,7 +228,7 @@ REQUIREMENTS = "requirements-addons.txt"
 def addons_context(settings: Settings, plan: AddonsPlan, context: str) -> None:
     """Each repository's modules into ``repos/<name>/`` of the Odoo build context, sent as one
     archive, only when what it holds changed (a record per repository, outside the context),
-    and the addons' pinned Python requirements."""
+    and the addons' pinned Python requirements (with their wheels, for image_source upload)."""
     trees = f"{settings.stack_dir}/build/addons-trees"
     files.directory(name="Addons repositories in the Odoo build context",
                     path=f"{context}/repos")  # fmt: skip
@@ -237,6 +238,17 @@ def addons_context(settings: Settings, plan: AddonsPlan, context: str) -> None:
         src=StringIO(plan.requirements),
         dest=f"{context}/{REQUIREMENTS}",
         mode="0644",
+    )
+    wheels = (
+        addons_wheels(plan.requirements, settings.wheels_python, settings.wheels_platform)
+        if settings.image_source == "upload"
+        else empty_wheels()
+    )
+    files.sync(
+        name="Python wheels of the addons (image_source upload: no package index needed)",
+        src=str(wheels),
+        dest=f"{context}/wheels",
+        delete=True,
     )
     have = host.get_fact(AddonTrees, directory=trees) or {}
     for content in plan.repositories:

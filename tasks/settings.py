@@ -71,6 +71,8 @@ class Settings:
     addons_repositories: tuple[Repository, ...] = ()
     addons_constraints: Path = Path("addons-constraints.txt")
     base_addons_extra: tuple[str, ...] = ()
+    wheels_python: str = "3.12"  # the base image's Python and platform, for wheels got here
+    wheels_platform: str = "manylinux_2_39_x86_64"
 
     @property
     def is_dev(self) -> bool:
@@ -159,7 +161,16 @@ def load_settings(data: Any, host_facts: dict[str, int] | None = None) -> Settin
         addons_repositories=locked(repositories(data, project_root), lock_path(data, project_root)),
         addons_constraints=constraints if constraints.is_absolute() else project_root / constraints,
         base_addons_extra=_module_list(data, "odoo_base_addons_extra"),
+        wheels_python=_word(data, "odoo_wheels_python", r"3\.[0-9]+"),
+        wheels_platform=_word(data, "odoo_wheels_platform", r"[a-z0-9_]+"),
     )
+
+
+def _word(data: Any, key: str, pattern: str) -> str:
+    value = str(data.get(key))
+    if not re.fullmatch(pattern, value):
+        raise SettingsError(f"{key} {value!r}: give a value like those in group_data/all.py")
+    return value
 
 
 def _odoo_modules(data: Any) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from tests.harness.images import dev_machine_image, docker_ready_image
 from tests.harness.keys import new_key_pair
 from tests.harness.pyinfra_run import PROJECT, PyinfraRun, pyinfra
 from tests.integration.stack import psql, stack_inventory
-from tests.unit.addon_repos import Upstream
+from tests.unit.addon_repos import Upstream, pure_wheel
 
 MODULES = ["dfr_base", "oca_reports", "vendor_theme"]
 
@@ -58,7 +58,14 @@ def git_env(work, operator_key, pool) -> dict[str, str]:
         f"ssh -i {shlex.quote(str(operator_key))} -o IdentitiesOnly=yes "
         f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={shlex.quote(str(known_hosts))}"
     )
-    return {"XDG_CACHE_HOME": str(work / "cache"), "GIT_SSH_COMMAND": ssh}
+    # No package index here: the operator's pip finds the addons' wheels in a wheelhouse.
+    pure_wheel(work / "wheelhouse", "dfr-test-wheel", "1.2.0")
+    return {
+        "XDG_CACHE_HOME": str(work / "cache"),
+        "GIT_SSH_COMMAND": ssh,
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(work / "wheelhouse"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +73,15 @@ def oca(work) -> Upstream:
     """Two modules, one depending on the other, on branch 18.0 (file://)."""
     upstream = Upstream(work, "oca")
     upstream.module("oca_base_tools")
-    upstream.module("oca_reports", depends=("oca_base_tools", "web"))
+    _reports(upstream, "18.0.1.0.0")
     upstream.commit("Reports on top of base tools")
     return upstream
+
+
+def _reports(upstream: Upstream, version: str) -> None:
+    """oca_reports: on oca_base_tools, with a Python package the Odoo image lacks."""
+    upstream.module("oca_reports", depends=("oca_base_tools", "web"), version=version,
+                    external_dependencies={"python": ["dfr-test-wheel"]})  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +103,7 @@ def vendor_url(work, git_server) -> str:
 @pytest.fixture(scope="module")
 def inventory(pool, target, base_images, distro_docker_data, work, oca, vendor_url) -> Path:
     path = stack_inventory(pool, [target], "prod", base_images, distro_docker_data)
+    (work / "constraints.txt").write_text("dfr-test-wheel==1.2.0\nopenupgradelib==3.6.0\n")
     return _with_data(
         path,
         odoo_modules=MODULES,
@@ -165,6 +179,14 @@ def test_two_repositories_install_the_listed_modules_in_a_fixed_addons_path(
     assert {"oca_base_tools", "oca_reports", "vendor_theme"} <= set(in_image.split())
 
 
+def test_the_addons_python_packages_are_in_the_image_outside_the_system_python(first_run, target):
+    odoo = "$(docker ps -q --filter label=com.docker.compose.service=odoo)"
+    said = target.exec(
+        f"docker exec {odoo} python3 -c 'import dfr_test_wheel as w; print(w.VERSION, w.__file__)'"
+    )
+    assert said.split() == ["1.2.0", "/opt/dfr-python/dfr_test_wheel/__init__.py"]
+
+
 def test_the_hosts_never_get_the_operators_git_key_nor_git(first_run, target, operator_key):
     # The key's body lines after the first (which every OpenSSH ed25519 key shares).
     body = operator_key.read_text().splitlines()[2:-1]
@@ -201,7 +223,7 @@ def test_a_moved_branch_changes_nothing_until_addons_update_then_updates_that_mo
     first_run, inventory, git_env, oca, target
 ):
     before = _rows(target)
-    oca.module("oca_reports", depends=("oca_base_tools", "web"), version="18.0.1.1.0")
+    _reports(oca, "18.0.1.1.0")
     new = oca.commit("Reports: a total column")
 
     still = pyinfra(inventory, "deploy.py", env=git_env)
@@ -254,7 +276,6 @@ def test_each_check_stops_the_deploy_with_one_line_and_nothing_changed(
     if "manifest" in module:
         (upstream.work / module["name"] / "__manifest__.py").write_text(module["manifest"])
     upstream.commit("bad")
-    (work / "constraints.txt").write_text("openupgradelib==3.6.0\n")
     lock = work / f"{case}.lock"
     (lock).write_text((work / "addons.lock").read_text())
     bad = _with_data(

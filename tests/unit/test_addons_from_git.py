@@ -337,3 +337,21 @@ def test_dev_keeps_the_own_addons_bind_mounted_and_takes_repositories_from_the_i
     )
     assert f"      - {OWN}:/mnt/extra-addons:ro\n" in compose
     assert "/opt/dfr-addons" not in compose  # the repositories' modules are the image's
+
+
+# --- wheels for air-gapped sites ------------------------------------------------------------
+
+
+def test_wheels_are_got_once_through_the_operators_pip_configuration(tmp_path, monkeypatch):
+    from tasks.addons_wheels import addons_wheels
+    from tests.unit.addon_repos import pure_wheel
+
+    pure_wheel(tmp_path / "wheelhouse", "dfr-test-wheel", "1.2.0")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "wheelhouse"))
+    got = addons_wheels("dfr-test-wheel==1.2.0\n", "3.12", "manylinux_2_39_x86_64")
+    assert [p.name for p in got.iterdir()] == ["dfr_test_wheel-1.2.0-py3-none-any.whl"]
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "nowhere"))  # cached: pip not asked
+    assert addons_wheels("dfr-test-wheel==1.2.0\n", "3.12", "manylinux_2_39_x86_64") == got
+    with pytest.raises(SettingsError, match="Python wheels for image_source 'upload' could not"):
+        addons_wheels("dfr-test-wheel==9.9\n", "3.12", "manylinux_2_39_x86_64")
