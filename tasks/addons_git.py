@@ -142,7 +142,9 @@ def read_blob(url: str, commit: str, path: str) -> bytes | None:
 def archive(url: str, commit: str, subdir: str, modules: tuple[str, ...]) -> tuple[Path, str]:
     """A tar of ``modules`` (paths relative to ``subdir``) at ``commit``, cached; returns it and
     its key (what it holds: the commit, subdir and modules)."""
-    key = hashlib.sha256(f"{url}\n{commit}\n{subdir}\n{','.join(modules)}".encode()).hexdigest()
+    # Not the URL: a commit is the same content wherever it comes from (and a local path
+    # differs between operators' machines), so the image tag is the same for everyone.
+    key = hashlib.sha256(f"{commit}\n{subdir}\n{','.join(modules)}".encode()).hexdigest()
     key = key[:16]
     tar = cache_root() / "archives" / f"{key}.tar"
     if not tar.exists():

@@ -69,8 +69,8 @@ def update(inventories: list[Path], root: Path, out: Any = sys.stdout) -> int:
         before = read_lock(path)
         entries = []
         for key, repo in sorted(repos.items()):
-            commit = addons_git.resolve_ref(repo.name, repo.url, repo.ref)
-            addons_git.fetch(repo.name, repo.url, repo.ref, commit)
+            commit = addons_git.resolve_ref(repo.name, repo.remote, repo.ref)
+            addons_git.fetch(repo.name, repo.remote, repo.ref, commit)
             entries.append(LockEntry(repo.name, repo.url, repo.ref, commit))
             old = before.get(key) or next(
                 (e for e in before.values() if e.name == repo.name and e.key not in repos), None
@@ -97,7 +97,7 @@ def _report(out: Any, repo: Repository, old: LockEntry | None, commit: str) -> i
         return 0
     moved = "" if old.key == repo.key else f" (was {addons_git.shown(old.url)} {old.ref})"
     print(f"{where}: {old.commit[:12]}..{commit[:12]}{moved}", file=out)
-    log = addons_git.log_range(repo.url, old.commit, commit) if old.commit != commit else []
+    log = addons_git.log_range(repo.remote, old.commit, commit) if old.commit != commit else []
     for line in log:
         print(f"    {line}", file=out)
     return 1

@@ -86,7 +86,7 @@ def _plan(
     fetched = []
     sources: dict[str, dict[str, Module]] = {OWN: own_modules(own)}
     for repo in repositories:
-        if addons_git.fetch(repo.name, repo.url, repo.ref, repo.commit):
+        if addons_git.fetch(repo.name, repo.remote, repo.ref, repo.commit):
             fetched.append(repo.name)
             logger.info(f"addons: fetched {repo.name} at {repo.commit[:12]}")
         sources[repo.name] = repository_modules(repo)
@@ -97,7 +97,7 @@ def _plan(
     contents = []
     for repo in repositories:
         names = tuple(sorted(m for m, mod in taken.items() if mod.source == repo.name))
-        tar, archive_key = addons_git.archive(repo.url, repo.commit, repo.subdir, names)
+        tar, archive_key = addons_git.archive(repo.remote, repo.commit, repo.subdir, names)
         contents.append(RepositoryContent(repo, names, tar, archive_key))
     shas = tuple(sorted((name, module.sha) for name, module in taken.items()))
     return AddonsPlan(tuple(contents), shas, requirements, tuple(fetched))
@@ -141,7 +141,7 @@ def own_modules(addons: Path) -> dict[str, Module]:
 
 def repository_modules(repo: Repository) -> dict[str, Module]:
     """The installable modules ``repo`` gives at its locked commit (its ``addons`` only)."""
-    trees = addons_git.module_trees(repo.name, repo.url, repo.commit, repo.subdir)
+    trees = addons_git.module_trees(repo.name, repo.remote, repo.commit, repo.subdir)
     missing = [m for m in repo.addons if m not in trees]
     if missing:
         raise SettingsError(
@@ -151,10 +151,10 @@ def repository_modules(repo: Repository) -> dict[str, Module]:
     prefix = f"{repo.subdir}/" if repo.subdir else ""
     modules = {}
     for name in repo.addons or tuple(trees):
-        text = addons_git.read_blob(repo.url, repo.commit, f"{prefix}{name}/__manifest__.py")
+        text = addons_git.read_blob(repo.remote, repo.commit, f"{prefix}{name}/__manifest__.py")
         manifest = parse_manifest((text or b"").decode(errors="replace"), name, repo.name)
         requirements = addons_git.read_blob(
-            repo.url, repo.commit, f"{prefix}{name}/requirements.txt"
+            repo.remote, repo.commit, f"{prefix}{name}/requirements.txt"
         )
         if manifest.get("installable", True):
             modules[name] = Module(

@@ -9,6 +9,7 @@ name, URL and ref; ``make addons_update`` writes it (tasks/addons_lock.py).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class Repository:
     subdir: str = ""
     overrides: tuple[str, ...] = ()
     commit: str = ""  # from the lock; empty until looked up
+    remote: str = ""  # what git is given: url, a relative path made the project's
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -84,7 +86,8 @@ def _repository(entry: object, project_root: Path) -> Repository:
         raise SettingsError(f"{what}: subdir {subdir!r} must be a path inside the repository")
     return Repository(
         name=name,
-        url=_local_url(url, project_root),
+        url=url,
+        remote=_local_url(url, project_root),
         ref=ref,
         addons=_modules(entry.get("addons"), f"{what} addons"),
         subdir=subdir.strip("/"),
@@ -93,7 +96,8 @@ def _repository(entry: object, project_root: Path) -> Repository:
 
 
 def _local_url(url: str, project_root: Path) -> str:
-    """A relative local path is the project's: made absolute, as git needs it from anywhere."""
+    """A relative local path is the project's: made absolute for git (the lock keeps it as
+    written, the same on every operator's machine)."""
     if "://" in url or re.match(r"[^/]+@[^/]+:", url) or url.startswith("/"):
         return url
     return str(project_root / url)
@@ -172,9 +176,7 @@ def locked(repos: tuple[Repository, ...], lock_path: Path) -> tuple[Repository, 
 
 
 def _with_commit(repo: Repository, commit: str) -> Repository:
-    return Repository(
-        repo.name, repo.url, repo.ref, repo.addons, repo.subdir, repo.overrides, commit
-    )
+    return dataclasses.replace(repo, commit=commit)
 
 
 def lock_path(data: Any, project_root: Path) -> Path:

@@ -355,3 +355,19 @@ def test_wheels_are_got_once_through_the_operators_pip_configuration(tmp_path, m
     assert addons_wheels("dfr-test-wheel==1.2.0\n", "3.12", "manylinux_2_39_x86_64") == got
     with pytest.raises(SettingsError, match="Python wheels for image_source 'upload' could not"):
         addons_wheels("dfr-test-wheel==9.9\n", "3.12", "manylinux_2_39_x86_64")
+
+
+def test_a_relative_path_stays_relative_in_the_lock(tmp_path, oca):
+    """A repository beside the project: the lock holds the path as written, the same on every
+    operator's machine, and git is given it from the project root."""
+    (tmp_path / "upstreams").mkdir()
+    oca.bare.rename(tmp_path / "upstreams" / "oca.git")
+    data = _settings(tmp_path, {"name": "oca", "url": "upstreams/oca.git", "ref": "18.0"})
+    inventory = tmp_path / "inventory" / "prod.py"
+    inventory.parent.mkdir()
+    inventory.write_text(f"hosts = [('h1', {data!r})]\n")
+    update([inventory], tmp_path, io.StringIO())
+    (entry,) = read_lock(tmp_path / "addons.lock").values()
+    assert entry.url == "upstreams/oca.git"
+    (repo,) = locked(repositories(data, tmp_path), tmp_path / "addons.lock")
+    assert repo.remote == str(tmp_path / "upstreams" / "oca.git")
