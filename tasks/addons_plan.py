@@ -115,6 +115,14 @@ def parse_manifest(text: str, module: str, source: str) -> dict:
         ) from None
     if not isinstance(manifest, dict):
         raise SettingsError(f"addon {module} ({source}): __manifest__.py is not a dict: fix it")
+    depends = manifest.get("depends", [])
+    external = manifest.get("external_dependencies", {})
+    python = external.get("python", []) if isinstance(external, dict) else None
+    for key, value in (("depends", depends), ("external_dependencies['python']", python)):
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise SettingsError(
+                f"addon {module} ({source}): its manifest's {key} is not a list of names: fix it"
+            )
     if manifest.get("installable", True):
         version = manifest.get("version")
         if not isinstance(version, str) or not _VERSION.fullmatch(version):

@@ -255,6 +255,22 @@ def test_a_manifest_with_code_is_refused_as_odoo_refuses_it(tmp_path, oca):
     _refused(tmp_path, oca, "addon oca_reports (oca): __manifest__.py does not parse")
 
 
+@pytest.mark.parametrize(
+    ("fields", "what"),
+    [
+        ({"depends": "base"}, "depends"),
+        ({"external_dependencies": {"python": "lxml"}}, "external_dependencies['python']"),
+        ({"external_dependencies": ["lxml"]}, "external_dependencies['python']"),
+    ],
+)
+def test_a_manifest_field_of_the_wrong_type_is_refused(tmp_path, oca, fields, what):
+    (oca.work / "oca_reports" / "__manifest__.py").write_text(
+        repr({"name": "x", "version": "18.0.1.0.0", **fields})
+    )
+    oca.commit("wrong type")
+    _refused(tmp_path, oca, f"addon oca_reports (oca): its manifest's {what} is not a list")
+
+
 @pytest.mark.parametrize("version", ["17.0.1.0.0", "1.0", "18.0.1.0"])
 def test_a_module_not_for_odoo_18_is_refused(tmp_path, oca, version):
     oca.module("oca_old", version=version)
