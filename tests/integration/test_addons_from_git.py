@@ -236,6 +236,14 @@ def test_a_moved_branch_changes_nothing_until_addons_update_then_updates_that_mo
     assert f"..{new[:12]}" in updated.stdout and "Reports: a total column" in updated.stdout
     assert "vendor (" in updated.stdout and "unchanged" in updated.stdout
 
+    state = _host_state(target)
+    preview = pyinfra(inventory, "deploy.py", "--dry", "--diff", execute=False,
+                      json_output=False, env=git_env)  # fmt: skip
+    assert preview.returncode == 0, preview.stderr[-3000:]
+    assert f"Addons of oca at {new[:12]}" in preview.output
+    assert "Addons of vendor" not in preview.output  # its archive on the host is current
+    assert _host_state(target) == state
+
     run = pyinfra(inventory, "deploy.py", env=git_env)
     assert run.returncode == 0, run.stderr[-3000:]
     builds = [name for name in run.changed() if "| Build image " in name]
