@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,11 +69,17 @@ def addons_plan(
     odoo_modules: tuple[str, ...],
     constraints: Path,
     base_addons_extra: tuple[str, ...] = (),
+    base_image: str | None = None,
 ) -> AddonsPlan:
-    """Fetched (when the cache lacks a locked commit), read and checked once per run."""
-    key = (own, repositories, odoo_modules, constraints, base_addons_extra)
+    """Fetched (when the cache lacks a locked commit), read and checked once per run. Odoo's
+    own modules are ``base_image``'s when given (an image on this machine), else the list of
+    Odoo 18 Community's."""
+    key = (own, repositories, odoo_modules, constraints, base_addons_extra, base_image)
     if key not in _plans:
-        _plans[key] = _plan(own, repositories, odoo_modules, constraints, base_addons_extra)
+        core = (base_image and base_image_addons(base_image)) or odoo_core_addons()
+        _plans[key] = _plan(
+            own, repositories, odoo_modules, constraints, core | set(base_addons_extra)
+        )
     return _plans[key]
 
 
@@ -81,7 +88,7 @@ def _plan(
     repositories: tuple[Repository, ...],
     odoo_modules: tuple[str, ...],
     constraints: Path,
-    base_addons_extra: tuple[str, ...],
+    core: set[str],
 ) -> AddonsPlan:
     fetched = []
     sources: dict[str, dict[str, Module]] = {OWN: own_modules(own)}
@@ -91,7 +98,6 @@ def _plan(
             logger.info(f"addons: fetched {repo.name} at {repo.commit[:12]}")
         sources[repo.name] = repository_modules(repo)
     taken = resolve_duplicates(sources, {r.name: r for r in repositories})
-    core = odoo_core_addons() | set(base_addons_extra)
     check_provided(taken, odoo_modules, core)
     requirements = python_requirements(taken, constraints)
     contents = []
@@ -195,6 +201,30 @@ def resolve_duplicates(
             copies = winners
         taken[name] = copies[0]
     return taken
+
+
+CORE_ADDONS_IN_IMAGE = "/usr/lib/python3/dist-packages/odoo/addons"  # where the .deb puts them
+
+
+def base_image_addons(image: str) -> set[str] | None:
+    """The modules of Odoo's own addons directory in ``image`` on this machine (cached by
+    image ID); None when the image is not here or has no such directory."""
+    found = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", image],
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    if found.returncode != 0:
+        return None
+    cached = addons_git.cache_root().parent / "base-addons" / found.stdout.strip()[-16:]
+    if not cached.exists():
+        listed = subprocess.run(
+            ["docker", "run", "--rm", "--network", "none", "--entrypoint", "ls", image,
+             CORE_ADDONS_IN_IMAGE],
+            capture_output=True, text=True, check=False, timeout=300,
+        )  # fmt: skip
+        if listed.returncode != 0 or not listed.stdout.split():
+            return None
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text(listed.stdout)
+    return set(cached.read_text().split())
 
 
 def odoo_core_addons() -> set[str]:

@@ -59,6 +59,8 @@ def odoo_addons(settings: Settings) -> AddonsPlan:
         settings.odoo_modules,
         settings.addons_constraints,
         settings.base_addons_extra,
+        # upload: the base image is on this machine, its own addons are known exactly
+        settings.base_images["odoo"] if settings.image_source == "upload" else None,
     )
 
 

@@ -262,6 +262,10 @@ BAD = {
                        "addon bad_missing of odoo_modules is in no addons repository"),
     "missing dependency": ({"name": "bad_tool", "depends": ("bad_elsewhere",)},
                            "addon bad_tool (bad) depends on bad_elsewhere, which no addons"),
+    # image_source upload: Odoo's own modules are read from the base image (the test double
+    # has base, bus, mail and web), so one the real Odoo has is refused here
+    "not in the base image": ({"name": "bad_tool", "depends": ("sale",)},
+                              "addon bad_tool (bad) depends on sale, which no addons"),
     "manifest": ({"name": "bad_tool", "manifest": "{'name': 'x',\n"},
                  "addon bad_tool (bad): __manifest__.py does not parse"),
     "version": ({"name": "bad_tool", "version": "17.0.1.0.0"},
