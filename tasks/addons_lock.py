@@ -62,11 +62,15 @@ def update(inventories: list[Path], root: Path, out: Any = sys.stdout) -> int:
     for inventory in inventories:
         for data in hosts_data(inventory, root):
             path = lock_path(data, root)
+            # a lock whose repositories all left the settings is emptied
+            wanted.setdefault(path, {})
             for repo in repositories(data, root):
-                wanted.setdefault(path, {})[repo.key] = repo
+                wanted[path][repo.key] = repo
     changed = 0
     for path, repos in wanted.items():
         before = read_lock(path)
+        if not repos and not before:
+            continue
         entries = []
         for key, repo in sorted(repos.items()):
             commit = addons_git.resolve_ref(repo.name, repo.remote, repo.ref)
@@ -82,7 +86,7 @@ def update(inventories: list[Path], root: Path, out: Any = sys.stdout) -> int:
                 changed += 1
         write_lock(path, entries)
         print(f"{path.name}: {changed} change(s); commit it with the project", file=out)
-    if not wanted:
+    if not any(wanted.values()) and not changed:
         print("no addons repository in the settings: nothing to lock", file=out)
     return changed
 

@@ -387,3 +387,10 @@ def test_a_relative_path_stays_relative_in_the_lock(tmp_path, oca):
     assert entry.url == "upstreams/oca.git"
     (repo,) = locked(repositories(data, tmp_path), tmp_path / "addons.lock")
     assert repo.remote == str(tmp_path / "upstreams" / "oca.git")
+
+
+def test_a_repository_left_out_of_the_settings_leaves_the_lock(tmp_path, oca):
+    _update(tmp_path, _settings(tmp_path, {"name": "oca", "url": oca.url, "ref": "18.0"}))
+    said = _update(tmp_path, _settings(tmp_path))
+    assert f"oca: removed (was {oca._git('rev-parse', 'HEAD')[:12]})" in said
+    assert read_lock(tmp_path / "addons.lock") == {}
