@@ -17,7 +17,8 @@ PROJECT = Path(__file__).resolve().parents[2]
 SETTINGS = """
 odoo_modules = ["dfr_base", "oca_reports"]
 odoo_addons_repositories = [
-    {"name": "oca", "url": "/home/dfr/upstreams/oca.git", "ref": "18.0"},
+    # beside the clone: a path relative to the project, kept as written in addons.lock
+    {"name": "oca", "url": "../upstreams/oca.git", "ref": "18.0"},
 ]
 """
 
@@ -63,7 +64,7 @@ def make_dev(machine: TargetHost) -> subprocess.CompletedProcess[str]:
     assert "oca: it is not in addons.lock: run make addons_update" in refused.stderr
     updated = _as_newcomer(machine, "make addons_update")
     assert updated.returncode == 0, (updated.stdout + updated.stderr)[-3000:]
-    assert "oca (/home/dfr/upstreams/oca.git 18.0): new, at " in updated.stdout
+    assert "oca (../upstreams/oca.git 18.0): new, at " in updated.stdout
     return _as_newcomer(machine, "make dev")
 
 
