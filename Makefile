@@ -13,7 +13,7 @@ quote    = '$(subst ','\'',$(1))'
 .DEFAULT_GOAL := help
 .PHONY: help dev test test-fast preflight lint build_odoo build_postgres build_nginx build_all_images \
         deploy_dev deploy_staging deploy_production backup_db_prod fetch_backup_prod restore_db_staging \
-        promote_prod_to_staging refresh_images releases rollback
+        promote_prod_to_staging refresh_images releases rollback addons_update
 
 $(READY): requirements.txt requirements-dev.txt constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -68,6 +68,9 @@ releases: $(READY) ## Print ENV's release log, newest first (who deployed what, 
 rollback: $(READY) ## Put back ENV's previous release (RELEASE=ID for another, CONFIRM_SNAPSHOT=ID; asks first)
 	$(PYINFRA) inventories/$(ENV).py tasks/rollback.py $(if $(RELEASE),--data release=$(call quote,$(RELEASE))) \
 	  $(if $(CONFIRM_SNAPSHOT),--data confirm_snapshot=$(call quote,$(CONFIRM_SNAPSHOT)))
+
+addons_update: $(READY) ## Resolve the addons repositories' refs, write addons.lock, show what changed
+	$(BIN)/python -m tasks.addons_lock $(INVENTORIES)
 
 refresh_images: $(READY) ## Pull ENV's base images again, rebuild and restart what changed (asks first)
 	$(PYINFRA) inventories/$(ENV).py deploy.py --data refresh_images=true

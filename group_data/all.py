@@ -53,7 +53,22 @@ nginx_base_image = "nginx:stable"
 odoo_db_name = "dfr"
 odoo_db_user = "dfr"
 odoo_modules = []  # DFR modules installed when the database is created
-odoo_addons_src = "files/addons"
+odoo_addons_src = "files/addons"  # the project's own addons, first on the addons path
+# Addons from git (docs/addons.md), fetched on this machine with your own git credentials and
+# built into the image, each repository after the own addons on the addons path, in this order:
+# {"name": "oca-web", "url": "https://github.com/OCA/web.git", "ref": "18.0",
+#  "addons": ["web_responsive"],  # optional: only these modules (default: all)
+#  "subdir": "",                  # optional: where the modules are in the repository
+#  "overrides": []}               # optional: modules it gives in place of another's copy
+# Deploys use the commits of odoo_addons_lock; `make addons_update` writes it.
+odoo_addons_repositories = []
+odoo_addons_lock = "addons.lock"
+odoo_addons_constraints = "addons-constraints.txt"  # name==version pins of the addons' Python deps
+odoo_base_addons_extra = []  # modules the base image has beyond tasks/odoo18/addons.txt
+# image_source = "upload": the addons' Python packages are got here as wheels for the base
+# image's Python and platform (odoo:18.0: Ubuntu 24.04, CPython 3.12, glibc 2.39, x86_64).
+odoo_wheels_python = "3.12"
+odoo_wheels_platform = "manylinux_2_39_x86_64"
 odoo_demo = False
 odoo_workers = 2
 odoo_max_cron_threads = 1

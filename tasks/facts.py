@@ -280,3 +280,19 @@ class OdooSecretsFile(FactBase):
         if "sha256" not in values:
             return None
         return OdooSecretsOnHost(salt=values.get("salt", "").strip(), sha256=values["sha256"])
+
+
+class AddonTrees(FactBase):
+    """What each addons repository unpacked in the Odoo build context holds (the key of its
+    archive), by repository name, from the records in ``directory``."""
+
+    def command(self, directory: str) -> str:
+        quoted = shlex.quote(directory)
+        return (
+            f'for f in {quoted}/*; do [ -f "$f" ] && case "$f" in *.tar) ;; '
+            f'*) printf "%s %s\\n" "${{f##*/}}" "$(cat "$f")" ;; esac; done; true'
+        )
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        pairs = (line.split(" ", 1) for line in output if " " in line)
+        return {name: key.strip() for name, key in pairs}

@@ -16,6 +16,7 @@ import shlex
 import subprocess
 from collections.abc import Generator
 from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
 
 from pyinfra import host, logger
@@ -23,8 +24,10 @@ from pyinfra.api import deploy, operation
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server
 
+from tasks.addons_plan import AddonsPlan, addons_plan
+from tasks.addons_wheels import addons_wheels, empty_wheels
 from tasks.errors import SettingsError
-from tasks.facts import ImageBaseIds, ImageIds
+from tasks.facts import AddonTrees, ImageBaseIds, ImageIds
 from tasks.settings import Settings
 
 FILES = Path(__file__).resolve().parent.parent / "files"
@@ -41,10 +44,24 @@ class Image:
     tag: str
     addons_sha: str
     module_shas: tuple[tuple[str, str], ...] = ()  # each addon's own content hash
+    addons_plan: AddonsPlan | None = None  # odoo: repositories' modules, Python requirements
 
     @property
     def module_shas_label(self) -> str:
         return ",".join(f"{name}={sha}" for name, sha in self.module_shas)
+
+
+def odoo_addons(settings: Settings) -> AddonsPlan:
+    """The own addons and the locked repositories' modules, fetched and checked."""
+    return addons_plan(
+        settings.addons_src,
+        settings.addons_repositories,
+        settings.odoo_modules,
+        settings.addons_constraints,
+        settings.base_addons_extra,
+        # upload: the base image is on this machine, its own addons are known exactly
+        settings.base_images["odoo"] if settings.image_source == "upload" else None,
+    )
 
 
 def planned_images(settings: Settings) -> dict[str, Image]:
@@ -52,12 +69,15 @@ def planned_images(settings: Settings) -> dict[str, Image]:
     for service in SERVICES:
         context = FILES / service
         addons = settings.addons_src if service == "odoo" else None
+        plan = odoo_addons(settings) if service == "odoo" else None
         digest = hashlib.sha256()
         digest.update(f"{settings.base_images[service]}\n{settings.version}\n".encode())
         _hash_tree(digest, context)
         addons_digest = hashlib.sha256()
         if addons:
             _hash_tree(addons_digest, addons)
+            if plan and (plan.repositories or plan.requirements):
+                addons_digest.update(plan.digest.encode())
             digest.update(addons_digest.digest())
         tag = f"dfr/{service}:{settings.version}-{digest.hexdigest()[:12]}"
         images[service] = Image(
@@ -67,7 +87,8 @@ def planned_images(settings: Settings) -> dict[str, Image]:
             addons,
             tag,
             addons_digest.hexdigest()[:12],
-            module_hashes(addons) if addons else (),
+            plan.module_shas if plan else (),
+            plan,
         )
     return images
 
@@ -173,9 +194,12 @@ def build_images(
             src=str(image.context),
             dest=context,
             delete=True,
-            # addons/ is synced on its own just below: not deleted here
-            exclude=["__pycache__", "*.pyc", f"{context}/addons/*"],
-        )
+            # addons/, repos/ and the requirements are synced on their own just below
+            exclude=["__pycache__", "*.pyc", f"{context}/addons/*", f"{context}/repos/*",
+                     f"{context}/wheels/*", f"{context}/{REQUIREMENTS}"],
+        )  # fmt: skip
+        if image.addons_plan:
+            addons_context(settings, image.addons_plan, context)
         if image.addons:
             files.sync(
                 name="DFR addons into the Odoo build context",
@@ -198,6 +222,60 @@ def build_images(
             )
         )
     return builds
+
+
+REQUIREMENTS = "requirements-addons.txt"
+
+
+def addons_context(settings: Settings, plan: AddonsPlan, context: str) -> None:
+    """Each repository's modules into ``repos/<name>/`` of the Odoo build context, sent as one
+    archive, only when what it holds changed (a record per repository, outside the context),
+    and the addons' pinned Python requirements (with their wheels, for image_source upload)."""
+    trees = f"{settings.stack_dir}/build/addons-trees"
+    files.directory(name="Addons repositories in the Odoo build context",
+                    path=f"{context}/repos")  # fmt: skip
+    files.directory(path=trees, mode="0700")
+    files.put(
+        name="Python requirements of the addons",
+        src=StringIO(plan.requirements),
+        dest=f"{context}/{REQUIREMENTS}",
+        mode="0644",
+    )
+    wheels = (
+        addons_wheels(plan.requirements, settings.wheels_python, settings.wheels_platform)
+        if settings.image_source == "upload"
+        else empty_wheels()
+    )
+    files.sync(
+        name="Python wheels of the addons (image_source upload: no package index needed)",
+        src=str(wheels),
+        dest=f"{context}/wheels",
+        delete=True,
+    )
+    have = host.get_fact(AddonTrees, directory=trees) or {}
+    for content in plan.repositories:
+        name = content.repository.name
+        if have.get(name) == content.key:
+            continue
+        remote = f"{trees}/{name}.tar"
+        files.put(name=f"Addons of {name} at {content.repository.commit[:12]}",
+                  src=str(content.archive), dest=remote, mode="0600")  # fmt: skip
+        target = shlex.quote(f"{context}/repos/{name}")
+        server.shell(
+            name=f"Unpack the addons of {name}",
+            commands=[
+                f"rm -rf {target} && mkdir -p {target} && tar -xf {shlex.quote(remote)} -C "
+                f"{target} && rm -f {shlex.quote(remote)} && echo {content.key} > "
+                f"{shlex.quote(f'{trees}/{name}')}"
+            ],
+        )
+    wanted = {c.repository.name for c in plan.repositories}
+    for name in sorted(set(have) - wanted):
+        server.shell(
+            name=f"Remove the addons of {name} (no longer a repository of the settings)",
+            commands=[f"rm -rf {shlex.quote(f'{context}/repos/{name}')} "
+                      f"{shlex.quote(f'{trees}/{name}')}"],
+        )  # fmt: skip
 
 
 @operation()

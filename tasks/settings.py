@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tasks.addons_repos import Repository, lock_path, locked, repositories
 from tasks.config_values import one_line
 from tasks.docker_settings import DockerSettings, docker_settings
 from tasks.errors import SettingsError
@@ -28,6 +29,7 @@ _DOMAIN = re.compile(r"localhost|([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}|[
 # An Odoo module's technical name (a directory and Python package name): what Odoo's own
 # modules use, lowercase letters, digits and _, starting with a letter or a digit.
 _MODULE = re.compile(r"[a-z0-9][a-z0-9_]*")
+REPOSITORIES_IN_IMAGE = "/opt/dfr-addons"  # files/odoo/Dockerfile copies repos/ there
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,12 @@ class Settings:
     base_images: dict[str, str]
     docker: DockerSettings
     secrets: Secrets = field(repr=False)
+    # Addons repositories with their locked commits, in addons_path order (after addons_src).
+    addons_repositories: tuple[Repository, ...] = ()
+    addons_constraints: Path = Path("addons-constraints.txt")
+    base_addons_extra: tuple[str, ...] = ()
+    wheels_python: str = "3.12"  # the base image's Python and platform, for wheels got here
+    wheels_platform: str = "manylinux_2_39_x86_64"
 
     @property
     def is_dev(self) -> bool:
@@ -73,6 +81,12 @@ class Settings:
     @property
     def is_prod(self) -> bool:
         return self.env == "prod"
+
+    @property
+    def addons_path(self) -> str:
+        """odoo.conf's addons_path: the own addons first, then each repository's directory."""
+        repos = [f"{REPOSITORIES_IN_IMAGE}/{r.name}" for r in self.addons_repositories]
+        return ",".join(["/mnt/extra-addons", *repos])
 
     @property
     def url(self) -> str:
@@ -116,6 +130,7 @@ def load_settings(data: Any, host_facts: dict[str, int] | None = None) -> Settin
         raise SettingsError(f"image_source {source!r}: use one of {', '.join(IMAGE_SOURCES)}")
 
     secrets_path = Path(str(data.get("secrets_file") or f"secrets/{env}.env"))
+    constraints = Path(str(data.get("odoo_addons_constraints") or "addons-constraints.txt"))
     return Settings(
         env=env,
         version=(project_root / "VERSION").read_text().strip(),
@@ -143,19 +158,33 @@ def load_settings(data: Any, host_facts: dict[str, int] | None = None) -> Settin
         },
         docker=docker_settings(data),
         secrets=load_secrets(env, secrets_path),
+        addons_repositories=locked(repositories(data, project_root), lock_path(data, project_root)),
+        addons_constraints=constraints if constraints.is_absolute() else project_root / constraints,
+        base_addons_extra=_module_list(data, "odoo_base_addons_extra"),
+        wheels_python=_word(data, "odoo_wheels_python", r"3\.[0-9]+"),
+        wheels_platform=_word(data, "odoo_wheels_platform", r"[a-z0-9_]+"),
     )
 
 
+def _word(data: Any, key: str, pattern: str) -> str:
+    value = str(data.get(key))
+    if not re.fullmatch(pattern, value):
+        raise SettingsError(f"{key} {value!r}: give a value like those in group_data/all.py")
+    return value
+
+
 def _odoo_modules(data: Any) -> tuple[str, ...]:
-    modules = data.get("odoo_modules") or ()
+    return _module_list(data, "odoo_modules")
+
+
+def _module_list(data: Any, key: str) -> tuple[str, ...]:
+    modules = data.get(key) or ()
     if not isinstance(modules, list | tuple) or not all(isinstance(m, str) for m in modules):
-        raise SettingsError(
-            f'odoo_modules {modules!r}: give a list of module names, like ["dfr_base"]'
-        )
+        raise SettingsError(f'{key} {modules!r}: give a list of module names, like ["dfr_base"]')
     for module in modules:
         if not _MODULE.fullmatch(module):
             raise SettingsError(
-                f"odoo_modules has {module!r}, not an Odoo module's technical name: use "
+                f"{key} has {module!r}, not an Odoo module's technical name: use "
                 "lowercase letters, digits and _, starting with a letter or digit"
             )
     return tuple(modules)

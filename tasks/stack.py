@@ -19,7 +19,7 @@ from tasks.compose import compose_up
 from tasks.config_check import CANDIDATES, install_checked_config
 from tasks.errors import SettingsError
 from tasks.facts import ComposeProject, HostShape, ListeningPorts, OdooSecretsFile
-from tasks.images import images_on_host, planned_images, refresh_requested
+from tasks.images import images_on_host, odoo_addons, planned_images, refresh_requested
 from tasks.modules import keep_running_release, module_changes, update_modules
 from tasks.odoo_secrets import odoo_secrets_conf
 from tasks.odoo_switch import switch_odoo
@@ -33,7 +33,9 @@ from tasks.tls import self_signed_pair
 def stack_settings() -> Settings:
     """Validated settings for this host; raises SettingsError before anything is queued."""
     shape = host.get_fact(HostShape) if host.data.get("odoo_workers") == "auto" else None
-    return load_settings(host.data, shape)
+    settings = load_settings(host.data, shape)
+    odoo_addons(settings)  # fetched and checked now: bad addons stop the run before any change
+    return settings
 
 
 def check_ports_free(settings: Settings) -> None:
