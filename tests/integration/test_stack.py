@@ -351,8 +351,8 @@ def test_odoo_stops_at_once_while_it_waits_for_postgres(first_run, target):
     postgres = _containers(target)["postgres"]["id"]
     target.exec(f"docker stop {postgres} >/dev/null && docker restart -t 30 {odoo} >/dev/null")
     try:
-        wait_for("Odoo's entrypoint to poll for PostgreSQL",
-                 lambda: "wait-for-psql" in target.exec(f"docker top {odoo} -o pid,args"))  # fmt: skip
+        polling = f"docker top {odoo} -o pid,args | grep -c wait-for-psql || true"
+        wait_for("Odoo's entrypoint to poll for PostgreSQL", lambda: target.exec(polling) != "0")
         target.exec(f"docker stop -t 20 {odoo} >/dev/null")
         assert target.exec(f"docker inspect -f '{{{{.State.ExitCode}}}}' {odoo}") == "143"
     finally:
