@@ -30,6 +30,7 @@ _DOMAIN = re.compile(r"localhost|([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}|[
 # modules use, lowercase letters, digits and _, starting with a letter or a digit.
 _MODULE = re.compile(r"[a-z0-9][a-z0-9_]*")
 REPOSITORIES_IN_IMAGE = "/opt/dfr-addons"  # files/odoo/Dockerfile copies repos/ there
+OWN_ADDONS_IN_IMAGE = "/opt/dfr-own-addons"  # ... and addons/ (the project's own) there
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Settings:
     def addons_path(self) -> str:
         """odoo.conf's addons_path: the own addons first, then each repository's directory."""
         repos = [f"{REPOSITORIES_IN_IMAGE}/{r.name}" for r in self.addons_repositories]
-        return ",".join(["/mnt/extra-addons", *repos])
+        return ",".join([OWN_ADDONS_IN_IMAGE, *repos])
 
     @property
     def url(self) -> str:

@@ -90,4 +90,4 @@ def test_make_dev_installs_the_repositorys_modules_from_the_image(make_dev, mach
 def test_make_dev_keeps_the_own_addons_bind_mounted_for_live_editing(make_dev, machine):
     assert make_dev.returncode == 0
     machine.exec("echo edited >~dfr/dfr-deploy/files/addons/dfr_base/live.txt")
-    assert _in_odoo(machine, "cat /mnt/extra-addons/dfr_base/live.txt") == "edited"
+    assert _in_odoo(machine, "cat /opt/dfr-own-addons/dfr_base/live.txt") == "edited"

@@ -170,7 +170,7 @@ def test_two_repositories_install_the_listed_modules_in_a_fixed_addons_path(
     assert rows["oca_base_tools"][0] == "installed"  # its dependency, from the same repository
     assert rows["vendor_theme"] == ("installed", "18.0.1.0.0")  # the tag, not the branch's 2.0
     conf = target.exec("grep ^addons_path /opt/dfr/prod/config/odoo.conf")
-    path = "/mnt/extra-addons,/opt/dfr-addons/oca,/opt/dfr-addons/vendor"
+    path = "/opt/dfr-own-addons,/opt/dfr-addons/oca,/opt/dfr-addons/vendor"
     assert conf.strip() == f"addons_path = {path}"
     in_image = target.exec(
         "docker exec $(docker ps -q --filter label=com.docker.compose.service=odoo) "

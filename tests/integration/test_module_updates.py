@@ -87,6 +87,12 @@ def _filestore(target: TargetHost) -> str:
     return listing
 
 
+def _running_manifest(target: TargetHost, module: str) -> str:
+    """The manifest of one of the project's own addons, as the running Odoo reads it."""
+    odoo = target.exec("docker ps -q --filter label=com.docker.compose.service=odoo")
+    return target.exec(f"docker exec {odoo} cat /opt/dfr-own-addons/{module}/__manifest__.py")
+
+
 def _odoo_image(target: TargetHost) -> str:
     return target.exec(
         "docker inspect -f '{{.Image}}' "
@@ -122,6 +128,7 @@ def test_only_the_module_whose_files_changed_is_updated_behind_a_maintenance_pag
     assert after["dfr_extra"][1] == "18.0.1.1.0"
     assert after["dfr_base"] == before["dfr_base"]
     assert _last_record(target)["modules_updated"] == ["dfr_extra"]
+    assert '"version": "18.0.1.1.0"' in _running_manifest(target, "dfr_extra")  # the new code
     again = _deploy_extra(inventory, addons)
     assert again.returncode == 0 and again.changed() == [], again.changed()
 

@@ -139,7 +139,7 @@ def test_deploys_check_the_lock_when_loading_settings(tmp_path, oca):
         load_settings(data, {"cpus": 2, "ram_mb": 4096})
     _update(tmp_path, _settings(tmp_path, {"name": "oca", "url": oca.url, "ref": "18.0"}))
     settings = load_settings(data, {"cpus": 2, "ram_mb": 4096})
-    assert settings.addons_path == "/mnt/extra-addons,/opt/dfr-addons/oca"
+    assert settings.addons_path == "/opt/dfr-own-addons,/opt/dfr-addons/oca"
 
 
 @pytest.mark.parametrize(
@@ -345,13 +345,13 @@ def test_dev_keeps_the_own_addons_bind_mounted_and_takes_repositories_from_the_i
     _update(tmp_path, _settings(tmp_path, repo))
     settings = load_settings(host_data("dev", tmp_path, **_settings(tmp_path, repo)))
     conf = render("odoo.conf.j2", settings)
-    assert "addons_path = /mnt/extra-addons,/opt/dfr-addons/oca\n" in conf
+    assert "addons_path = /opt/dfr-own-addons,/opt/dfr-addons/oca\n" in conf
     images = {"odoo": "dfr/odoo:x", "postgres": "dfr/postgres:x", "nginx": "dfr/nginx:x"}
     sha = {"postgres": "2" * 16, "odoo": "0" * 16, "nginx": "1" * 16}
     compose = render(
         "compose.yaml.j2", settings, images=images, odoo_memory_limit="2g", config_sha=sha
     )
-    assert f"      - {OWN}:/mnt/extra-addons:ro\n" in compose
+    assert f"      - {OWN}:/opt/dfr-own-addons:ro\n" in compose
     assert "/opt/dfr-addons" not in compose  # the repositories' modules are the image's
 
 
