@@ -14,7 +14,7 @@ quote    = '$(subst ','\'',$(1))'
 .PHONY: help dev test test-fast preflight lint build_odoo build_postgres build_nginx build_all_images \
         deploy_dev deploy_staging deploy_production backup_db_prod fetch_backup_prod restore_db_staging \
         promote_prod_to_staging refresh_images releases rollback backup_offsite backup_status \
-        offsite_prune restore_offsite
+        offsite_prune restore_offsite drill
 
 $(READY): requirements.txt requirements-dev.txt constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -94,6 +94,9 @@ offsite_prune: $(READY) ## Apply the off-host retention, on the backup host with
 restore_offsite: $(READY) ## Restore ENV from the off-host repository (SNAPSHOT=latest or NAME; asks first)
 	$(PYINFRA) inventories/$(ENV).py tasks/restore.py --data from=offsite \
 	  --data snapshot=$(call quote,$(or $(SNAPSHOT),latest)) $(if $(CONFIRM),--data confirm=$(call quote,$(CONFIRM)))
+
+drill: $(READY) ## Restore ENV's newest off-host backup into a scratch database, check it, remove it
+	$(PYINFRA) -y inventories/$(ENV).py tasks/drill.py $(if $(SNAPSHOT),--data snapshot=$(call quote,$(SNAPSHOT)))
 
 promote_prod_to_staging: $(READY) ## Back up production, restore it on staging, neutralized
 	$(PYINFRA) -y inventories/prod.py tasks/backup.py --data backup_dir=backups/promote

@@ -110,3 +110,6 @@ offsite_keep_weekly = 4
 offsite_keep_monthly = 12
 # backup_status fails when the newest off-host archive is older than this many hours.
 offsite_max_age_hours = 26
+# systemd OnCalendar of a restore drill of the newest off-host archive on each stack host
+# (tasks/drill.py's, on a timer), e.g. "Sun *-*-* 04:00:00"; None: no timer.
+drill_schedule = None

@@ -19,10 +19,11 @@ from pyinfra import host, state
 from pyinfra.api import FactBase, deploy
 from pyinfra.api.host import Host
 from pyinfra.facts.deb import DebPackages
-from pyinfra.operations import apt, files, python, server
+from pyinfra.operations import apt, files, python, server, systemd
+from pyinfra.operations.util import any_changed
 
 from tasks.errors import SettingsError, StepFailed, failing_in_one_line
-from tasks.facts import PathStates
+from tasks.facts import DockerHostSurvey, PathStates
 from tasks.host_commands import run_on_host
 from tasks.offsite_settings import OffsiteSettings
 from tasks.render import render
@@ -128,6 +129,25 @@ def offsite_client(settings: Settings, offsite: OffsiteSettings) -> None:
             settings=settings,
             offsite=offsite,
         )
+    if offsite.drill_schedule and host.get_fact(DockerHostSurvey).has_systemd:
+        _drill_timer(settings, offsite)
+
+
+def _drill_timer(settings: Settings, offsite: OffsiteSettings) -> None:
+    unit = f"dfr-drill-{settings.env}"
+    written = [
+        files.put(
+            name=f"Unit {unit}.{kind}",
+            src=StringIO(render(f"systemd/dfr-drill.{kind}.j2", settings, o=offsite)),
+            dest=f"/etc/systemd/system/{unit}.{kind}",
+            mode="0644",
+            create_remote_dir=False,
+        )
+        for kind in ("service", "timer")
+    ]
+    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(*written))
+    systemd.service(name=f"Drill timer {unit}.timer", service=f"{unit}.timer", running=True,
+                    enabled=True)  # fmt: skip
 
 
 def _backup_host(offsite: OffsiteSettings) -> Host:

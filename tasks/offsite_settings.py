@@ -15,6 +15,7 @@ from typing import Any
 from pyinfra import host, state
 from pyinfra.api.host import Host
 
+from tasks.config_values import has_control
 from tasks.errors import SettingsError
 from tasks.secrets import load_offsite_passphrase
 
@@ -40,6 +41,7 @@ class OffsiteSettings:
     keep_monthly: int
     max_age_hours: int
     passphrase: str
+    drill_schedule: str | None = None
 
     def __repr__(self) -> str:  # never print the passphrase by accident
         return f"OffsiteSettings({self.account}@{self.address}:{self.port}{self.directory})"
@@ -111,6 +113,15 @@ def offsite_settings(data: Any, env: str, passphrase: bool = True) -> OffsiteSet
     port = backup_host.data.get("offsite_port") or backup_host.data.get("ssh_port") or 22
     if not isinstance(port, int) or not 0 < port < 65536:
         raise SettingsError(f"offsite_port {port!r} is not a TCP port")
+    drill_schedule = data.get("drill_schedule")
+    # A line of the systemd timer: a line break would add directives of its own.
+    if drill_schedule is not None and (
+        not isinstance(drill_schedule, str) or has_control(drill_schedule)
+    ):
+        raise SettingsError(
+            f"drill_schedule {drill_schedule!r} is not a systemd OnCalendar value: give one on "
+            'one line, like "Sun *-*-* 04:00:00"'
+        )
     secrets_path = Path(str(data.get("secrets_file") or f"secrets/{env}.env"))
     return OffsiteSettings(
         env=env,
@@ -124,4 +135,5 @@ def offsite_settings(data: Any, env: str, passphrase: bool = True) -> OffsiteSet
         keep_monthly=counts["offsite_keep_monthly"],
         max_age_hours=counts["offsite_max_age_hours"],
         passphrase=load_offsite_passphrase(env, secrets_path) if passphrase else "",
+        drill_schedule=drill_schedule or None,
     )

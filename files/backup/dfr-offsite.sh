@@ -7,6 +7,8 @@
 #   dfr-offsite manifest NAME|latest  an archive's manifest.json on stdout
 #   dfr-offsite extract NAME|latest   unpack an archive into incoming/NAME; prints NAME
 #   dfr-offsite status                "NAME EPOCH REPOSITORY_BYTES" of the newest archive
+#   dfr-offsite drill [NAME|latest]   restore an archive into a scratch database, check it,
+#                                     start Odoo on it, remove it; result in the metric file
 #
 # This host reaches the repository with its own key, which the backup host lets run nothing
 # but `borg serve --append-only` in this environment's directory: it adds archives, reads
@@ -125,6 +127,40 @@ PY
   rm -f "$info"
 }
 
+drill() {
+  local started name="" ok=yes stamp age=0 lines
+  started=$(date +%s)
+  lines=$(mktemp)
+  {
+    if name=$(extract "${1:-latest}"); then
+      "$here/bin/dfr-restore" "incoming/$name" --drill || ok=no
+    else
+      ok=no
+    fi
+  } 2> >(tee -a "$lines" >&2)
+  stamp=$(printf '%s' "$name" | sed -n 's/.*-\([0-9]\{8\}\)T\([0-9]\{2\}\)\([0-9]\{2\}\)\([0-9]\{2\}\)Z\.dfrbak$/\1 \2:\3:\4/p')
+  [ -z "$stamp" ] || age=$(($(date +%s) - $(date -u -d "$stamp" +%s)))
+  labels="{env=\"$DFR_ENV\"}"
+  {
+    echo "# HELP dfr_backup_drill_last_result 1 if the last drill restored, checked and started Odoo on the newest off-host backup, else 0."
+    echo "# TYPE dfr_backup_drill_last_result gauge"
+    echo "dfr_backup_drill_last_result$labels $([ "$ok" = yes ] && echo 1 || echo 0)"
+    echo "# TYPE dfr_backup_drill_last_run_timestamp_seconds gauge"
+    echo "dfr_backup_drill_last_run_timestamp_seconds$labels $(date +%s)"
+    echo "# TYPE dfr_backup_drill_last_duration_seconds gauge"
+    echo "dfr_backup_drill_last_duration_seconds$labels $(($(date +%s) - started))"
+    echo "# TYPE dfr_backup_drill_backup_age_seconds gauge"
+    echo "dfr_backup_drill_backup_age_seconds$labels $age"
+  } | write_metric_file "$DFR_METRICS_DIR/dfr_drill_$DFR_ENV.prom" ||
+    log "could not write the metric file in $DFR_METRICS_DIR"
+  # A drill that passed pings nothing: the notify URL's check watches the nightly backup, which
+  # a drill's success must not stand in for.
+  [ "$ok" = yes ] || notify no "$lines"
+  rm -f "$lines"
+  [ "$ok" = yes ] || fail "drill of ${name:-the newest off-host backup} FAILED (above): that backup may not restore"
+  log "drill of $name passed ($(($(date +%s) - started)) s, the backup $((age / 3600)) h old)"
+}
+
 init() {
   if borg info >/dev/null 2>"$errors"; then return 0; fi
   grep -q 'does not exist' "$errors" || borg_run info
@@ -142,5 +178,6 @@ case "${1:-}" in
       borg_run extract --stdout "::$name" ./manifest.json ;;
   extract) extract "${2:-latest}" ;;
   status) status ;;
-  *) fail "usage: dfr-offsite init|push NAME|latest|list|manifest NAME|extract NAME|status" ;;
+  drill) drill "${2:-latest}" ;;
+  *) fail "usage: dfr-offsite init|drill|push NAME|latest|list|manifest NAME|extract NAME|status" ;;
 esac

@@ -13,7 +13,7 @@ tool=dfr-scheduled-backup
 . "$here/bin/dfr-common"
 
 lines=$(mktemp)
-trap 'rm -f "$lines" "$lines.curl"' EXIT
+trap 'rm -f "$lines"' EXIT
 
 # Runs "$@", its log lines shown and kept for the notification.
 step() { "$@" 2> >(tee -a "$lines" >&2); }
@@ -62,22 +62,10 @@ write_metrics() {
       echo "# TYPE dfr_backup_offsite_last_success_timestamp_seconds gauge"
       echo "dfr_backup_offsite_last_success_timestamp_seconds$labels ${offsite_success:-0}"
     fi
-  } >"$file.partial" && chmod 0644 "$file.partial" && mv "$file.partial" "$file"
+  } | write_metric_file "$file"
 }
 write_metrics || log "could not write the metric file in $DFR_METRICS_DIR (the backup's result stands)"
 
-# The URL stays out of every command line: curl reads it from a 0600 config file.
-notify() {
-  local url
-  [ -s "$here/notify.url" ] || return 0
-  url=$(sed -n 1p "$here/notify.url")
-  [ "$ok" = yes ] || url="${url%/}/fail"
-  printf 'url = "%s"\n' "$url" >"$lines.curl"
-  tail -n 20 "$lines" | curl -fsS --max-time 10 --retry 2 -o /dev/null -K "$lines.curl" \
-    --data-binary @- 2>&1 | head -n1
-}
-if ! failed=$(notify) || [ -n "$failed" ]; then
-  log "could not reach backup_notify_url (${failed:-no answer}): the backup's result stands"
-fi
+notify "$ok" "$lines"
 
 [ "$ok" = yes ] || exit 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import shlex
+import socket
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,8 @@ from tests.harness.hosts import HostPool, TargetHost
 from tests.harness.images import docker_ready_image, target_image
 from tests.harness.pyinfra_run import pyinfra
 from tests.harness.waiting import wait_for
-from tests.integration.backups import fingerprint, seed
-from tests.integration.stack import stack_inventory
+from tests.integration.backups import fingerprint, odoo, seed
+from tests.integration.stack import psql, stack_inventory
 
 PASSPHRASE = "k3Vq9Zr2Lx7Wm4Tn8Hs6Jd1Pf5"
 REPOSITORY = "/srv/dfr-offsite/prod/repo"
@@ -47,6 +48,19 @@ def add_passphrase(inventory: Path) -> None:
 
 def offsite(host: TargetHost, command: str, check: bool = True) -> str:
     return host.exec(f"/opt/dfr/prod/bin/dfr-offsite {command} 2>&1", check=check)
+
+
+def ssh_answers(host: TargetHost) -> None:
+    """Once sshd, (re)started, sends its banner again."""
+
+    def banner() -> bool:
+        try:
+            with socket.create_connection((host.address, 22), timeout=2) as sock:
+                return sock.recv(4).startswith(b"SSH-")
+        except OSError:
+            return False
+
+    wait_for(f"sshd on {host.name}", banner)
 
 
 def kept_on(host: TargetHost) -> str:
@@ -108,6 +122,7 @@ def test_a_second_deploy_changes_nothing_and_shows_no_passphrase(prod, backup_ho
     assert line.endswith(f"dfr-offsite:prod:{host.name}")
 
 
+@pytest.mark.smoke
 def test_backups_go_off_host_on_demand_and_from_the_timer(prod, sent):
     host = prod[0]
     assert host.exec(f"ls /var/backups/dfr/prod/{sent}/manifest.json")  # the host's copy stays
@@ -236,16 +251,19 @@ def test_bad_inputs_are_refused_in_one_line(prod, sent, backup_host):
         unreachable = offsite(host, "push latest", check=False)
     finally:
         backup_host.exec("systemctl start ssh")
+        ssh_answers(backup_host)
     assert "cannot be reached" in unreachable
 
     backup_host.exec(
         "mkdir -p /var/tmp/hostkeys && cp -p /etc/ssh/ssh_host_* /var/tmp/hostkeys/ && "
         "rm /etc/ssh/ssh_host_* && ssh-keygen -A && systemctl restart ssh"
     )
+    ssh_answers(backup_host)
     try:
         changed = offsite(host, "push latest", check=False)
     finally:
         backup_host.exec("cp -p /var/tmp/hostkeys/* /etc/ssh/ && systemctl restart ssh")
+        ssh_answers(backup_host)
     assert "answers with another SSH host key" in changed
     for answer in (refused, unreachable, changed):
         assert answer.count("ERROR") == 1, answer
@@ -282,8 +300,8 @@ def scheduled_run(host: TargetHost) -> str:
     return host.exec("systemctl show -P Result dfr-backup-prod.service")
 
 
-def metric(host: TargetHost, name: str) -> int:
-    line = host.exec(f"grep '^{name}{{env=\"prod\"}} ' {METRICS}")
+def metric(host: TargetHost, name: str, path: str = METRICS) -> int:
+    line = host.exec(f"grep '^{name}{{env=\"prod\"}} ' {path}")
     return int(line.split()[-1])
 
 
@@ -322,6 +340,7 @@ def test_the_timers_outcome_reaches_the_notify_url_and_the_metric_file(prod, sen
         assert scheduled_run(host) == "exit-code"
     finally:
         backup_host.exec("systemctl start ssh")
+        ssh_answers(backup_host)
     last = received(backup_host)[-1]
     assert last.startswith("/ping/3f2a/fail ") and "cannot be reached" in last
     assert metric(host, "dfr_backup_offsite_last_result") == 0
@@ -340,11 +359,10 @@ def test_the_timers_outcome_reaches_the_notify_url_and_the_metric_file(prod, sen
     assert metric(host, "dfr_backup_last_result") == 0
 
 
-def test_disaster_recovery_onto_a_fresh_host(
-    start_hosts, pool, base_images, distro_docker_data, prod, original, sent, backup_host
-):
-    """Production is gone; a fresh host is deployed from the checkout, the secrets file and
-    the backup host, and the newest off-host backup is restored onto it: byte-identical."""
+@pytest.fixture(scope="module")
+def recovered(start_hosts, pool, base_images, distro_docker_data, prod, original, backup_host):
+    """Production lost, then a fresh host deployed and restored from off-host: the new
+    production, its inventory, and the archive restored."""
     old, _ = prod
     newest = archives(old)[-1]
     # Lost: its engine stopped first (the harness' cleanup), then the container and its disk.
@@ -354,11 +372,62 @@ def test_disaster_recovery_onto_a_fresh_host(
     inventory = stack_inventory(pool, [fresh], "prod", base_images, distro_docker_data)
     add_passphrase(inventory)
     inventory = with_backup_host(inventory, backup_host)
-    deployed = pyinfra(inventory, "deploy.py")
+    dry = pyinfra(inventory, "deploy.py", "--dry", "--diff", execute=False, json_output=False)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert PASSPHRASE not in dry.output
+    assert f"dfr-offsite:prod:{fresh.name}" not in backup_host.exec(
+        "cat /srv/dfr-offsite/.ssh/authorized_keys"
+    )
+    deployed = pyinfra(inventory, "deploy.py", data={"drill_schedule": "Sun *-*-* 04:00:00"})
     assert deployed.returncode == 0, deployed.stderr[-3000:]
     refused = pyinfra(inventory, "tasks/restore.py", data={"from": "offsite"})
     assert refused.returncode != 0 and "confirm=prod" in refused.last_error_line()
     run = pyinfra(inventory, "tasks/restore.py", data={"from": "offsite", "confirm": "prod"})
     assert run.returncode == 0, run.stderr[-3000:]
     assert f"Unpack {newest}" in run.stderr
-    assert fingerprint(fresh) == original
+    return fresh, inventory
+
+
+def test_disaster_recovery_onto_a_fresh_host(recovered, original):
+    """Production is gone; a fresh host is deployed from the checkout, the secrets file and
+    the backup host (a --dry --diff first, which changes nothing and shows no passphrase), and
+    the newest off-host backup is restored onto it: every table and file byte-identical."""
+    assert fingerprint(recovered[0]) == original
+
+
+DRILL_METRICS = "/var/lib/node_exporter/textfile_collector/dfr_drill_prod.prom"
+
+
+def _live(host: TargetHost) -> str:
+    return psql(host, "SELECT string_agg(datname || ':' || oid, ',' ORDER BY datname) "
+                      "FROM pg_database WHERE datname LIKE 'dfr%'")  # fmt: skip
+
+
+def test_a_drill_passes_on_a_good_backup_and_fails_loudly_on_a_damaged_one(recovered, backup_host):
+    host, inventory = recovered
+    databases = _live(host)
+    run = pyinfra(inventory, "tasks/drill.py")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "drill passed" in run.stderr and "Odoo starts on it" in run.stderr
+    assert metric(host, "dfr_backup_drill_last_result", DRILL_METRICS) == 1
+    assert _live(host) == databases  # no scratch copy left, the live one untouched
+    # The weekly timer's drill, run now.
+    host.exec("systemctl start dfr-drill-prod.service", check=False)  # oneshot: waits for it
+    assert host.exec("systemctl show -P Result dfr-drill-prod.service") == "success"
+    assert host.exec("systemctl is-enabled dfr-drill-prod.timer") == "enabled"
+
+    # A newer archive whose repository segment is then damaged on the backup host's disk.
+    data = f"{REPOSITORY}/data"
+    before = set(backup_host.exec(f"find {data} -type f").split())
+    odoo(host, "sh", "-c", "head -c 3000000 /dev/urandom >/var/lib/odoo/filestore/dfr/drill.bin")
+    sent = pyinfra(inventory, "tasks/backup.py", data={"offsite": True})
+    assert sent.returncode == 0, sent.stderr[-3000:]
+    new = set(backup_host.exec(f"find {data} -type f").split()) - before
+    largest = max(new, key=lambda path: int(backup_host.exec(f"stat -c %s {path}")))
+    backup_host.exec(f"printf 'damaged on purpose' | dd of={largest} bs=1 conv=notrunc "
+                     f"seek=$(($(stat -c %s {largest}) / 2)) 2>/dev/null")  # fmt: skip
+    failed = pyinfra(inventory, "tasks/drill.py")
+    assert failed.returncode != 0
+    assert "FAILED (above): that backup may not restore" in failed.stderr, failed.stderr[-3000:]
+    assert metric(host, "dfr_backup_drill_last_result", DRILL_METRICS) == 0
+    assert _live(host) == databases
