@@ -5,9 +5,11 @@
 
 On the backup host, as the account owning the repository (not through the stack hosts'
 append-only key, which cannot delete): ``borg prune`` keeping offsite_keep_daily / weekly /
-monthly archives, then ``borg compact`` to free the space. The passphrase goes from the secrets
-file to a 0600 file there for the run only, and is removed however it ends. Stack hosts are
-left alone.
+monthly archives, then ``borg compact`` to free the space. It refuses (one line, nothing
+pruned) when archives that the last prune kept have vanished since: borg's append-only mode
+records a delete sent with a stack host's key as a new transaction, which compacting would
+make final. The passphrase goes from the secrets file to a 0600 file there for the run only,
+and is removed however it ends. Stack hosts are left alone.
 """
 
 from __future__ import annotations
@@ -41,11 +43,12 @@ def prune_repository(offsite: OffsiteSettings) -> None:
         function=_prune,
         offsite=offsite,
         passphrase=passphrase,
+        vanished_ok=bool(host.data.get("offsite_vanished_ok")),
     )
 
 
 @failing_in_one_line
-def _prune(offsite: OffsiteSettings, passphrase: str) -> None:
+def _prune(offsite: OffsiteSettings, passphrase: str, vanished_ok: bool) -> None:
     repository = f"{offsite.directory}/repo"
     borg = shlex.join([
         "runuser", "-u", offsite.account, "--", "env", f"BORG_PASSCOMMAND=cat {passphrase}",
@@ -54,16 +57,36 @@ def _prune(offsite: OffsiteSettings, passphrase: str) -> None:
     ])  # fmt: skip
     keep = (f"--keep-daily {offsite.keep_daily} --keep-weekly {offsite.keep_weekly} "
             f"--keep-monthly {offsite.keep_monthly}")  # fmt: skip
-    quoted = shlex.quote(passphrase)
-    ok, output = run_on_host(
-        f"trap 'rm -f {quoted}' EXIT; chown {offsite.account}: {quoted} && "
-        f"{borg} prune --list {keep} {repository} 2>&1 && {borg} compact {repository} 2>&1"
-    )
-    for line in output.stdout_lines:
-        logger.info(f"{host.name}: {line}")
+    # The archives the last prune left: one that has gone since was not removed by pruning.
+    record = shlex.quote(f"{offsite.directory}.archives")
+    try:
+        _run(f"chown {offsite.account}: {shlex.quote(passphrase)}", "")
+        now = set(_run(f"{borg} list --short {repository}", "listing the archives"))
+        left = _run(f"cat {record} 2>/dev/null || true", "")
+        vanished = sorted(set(left) - now)
+        if vanished and not vanished_ok:
+            raise StepFailed(
+                f"{len(vanished)} archive(s) vanished from {repository} since the last prune "
+                f"without being pruned ({', '.join(vanished[:3])}): deleted through a stack "
+                "host's append-only key? Nothing was pruned: look at the repository's "
+                "transactions first (docs/offsite-backups.md), then run again with --data "
+                "offsite_vanished_ok=true"
+            )
+        for line in _run(f"{borg} prune --list {keep} {repository} 2>&1 && "
+                         f"{borg} compact {repository} 2>&1", "pruning"):  # fmt: skip
+            logger.info(f"{host.name}: {line}")
+        _run(f"{borg} list --short {repository} >{record}.new && mv {record}.new {record}",
+             "recording the archives kept")  # fmt: skip
+    finally:
+        run_on_host(f"rm -f {shlex.quote(passphrase)}")
+
+
+def _run(command: str, what: str) -> list[str]:
+    ok, output = run_on_host(command)
     if not ok:
         lines = [line for line in output.stdout_lines + output.stderr_lines if line.strip()]
-        raise StepFailed(f"pruning {repository} failed: {lines[-1] if lines else 'no message'}")
+        raise StepFailed(f"{what or command} failed: {lines[-1] if lines else 'no message'}")
+    return output.stdout_lines
 
 
 def offsite_prune_entry() -> None:

@@ -218,6 +218,18 @@ def test_pruning_from_the_backup_host_keeps_the_retention_counts(prod, sent, bac
     assert set(archives(host)) == expected
     assert len(expected) == 4 and len(names) > 4
 
+    # An archive the prune kept, deleted since with production's key (hidden, not removed):
+    # the next prune refuses, since compacting would make that deletion final.
+    victim = sorted(expected)[0]
+    host.exec(BORG_ENV + f"borg delete ::{victim}")
+    refused = pyinfra(prod[1], "tasks/offsite_prune.py")
+    assert refused.returncode != 0
+    assert f"vanished from {REPOSITORY} since the last prune" in refused.stderr
+    assert set(archives(host)) == expected - {victim}
+    accepted = pyinfra(prod[1], "tasks/offsite_prune.py", data={"offsite_vanished_ok": True})
+    assert accepted.returncode == 0, accepted.stderr[-3000:]
+    assert backup_host.exec("ls /srv/dfr-offsite/ | grep -c passphrase || true") == "0"
+
 
 def test_backup_status_says_where_backups_stand(prod, sent):
     run = pyinfra(prod[1], "tasks/backup_status.py")
