@@ -12,6 +12,7 @@ repokey-blake2) once. Everything is checked first: a second run changes nothing.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from io import StringIO
 
@@ -57,9 +58,17 @@ def key_path(settings: Settings) -> str:
     return f"{settings.stack_dir}/offsite/id_ed25519"
 
 
+_PUBLIC_KEY = re.compile(r"ssh-ed25519 [A-Za-z0-9+/]{60,100}={0,2}")
+
+
 def authorized_line(offsite: OffsiteSettings, public_key: str, client: str) -> str:
+    """The backup host's authorized_keys line for ``public_key`` (what ssh-keygen wrote on the
+    stack host): anything but an ed25519 key is refused, so nothing the host sends can add
+    options or lines of its own."""
     command = f"borg serve --append-only --restrict-to-path {offsite.directory}"
     key = " ".join(public_key.split()[:2])
+    if not _PUBLIC_KEY.fullmatch(key):
+        raise StepFailed(f"{client}'s off-host key is not an ed25519 public key: {key[:60]!r}")
     return f'command="{command}",restrict {key} dfr-offsite:{offsite.env}:{client}'
 
 
@@ -116,11 +125,11 @@ def offsite_client(settings: Settings, offsite: OffsiteSettings) -> None:
         paths=(f"{offsite.directory}/repo/config",),
         _sudo=bool(backup_host.data.get("_sudo")),
     )
-    in_place = (
-        public is not None
-        and authorized_line(offsite, public, host.name) in (authorized or "").splitlines()
-        and initialized
-    )
+    try:
+        line = authorized_line(offsite, public, host.name) if public is not None else None
+    except StepFailed:  # the callback below says so, in one line
+        line = None
+    in_place = line is not None and line in (authorized or "").splitlines() and initialized
     if not in_place:
         python.call(
             name=f"Authorize this host's key on {offsite.backup_host} (append-only) and make "

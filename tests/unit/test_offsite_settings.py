@@ -12,7 +12,8 @@ from pyinfra.api import Config, Inventory, State
 from pyinfra.context import ctx_host, ctx_state
 
 from tasks.backup_settings import backup_settings
-from tasks.errors import SettingsError
+from tasks.errors import SettingsError, StepFailed
+from tasks.offsite import authorized_line
 from tasks.offsite_settings import is_backup_host, offsite_settings
 from tests.unit.environments import host_data
 
@@ -128,3 +129,18 @@ def test_a_notify_url_and_metrics_directory_are_taken_as_given(tmp_path):
         _data(tmp_path, backup_notify_url=url, backup_metrics_dir="/srv/metrics"), "prod"
     )
     assert (settings.notify_url, settings.metrics_dir) == (url, "/srv/metrics")
+
+
+def test_the_authorized_line_allows_borg_serve_append_only_and_nothing_else(tmp_path):
+    data = _data(tmp_path)
+    with on_stack_host(data, backup=["vault"]):
+        offsite = offsite_settings(data, "prod")
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc2Y1bq0J3vH3b7yq7g0cG5c2b0w1wq8Xz8k3m4n5p6"
+    line = authorized_line(offsite, f"{key} root@odoo\n", "odoo")
+    assert line == (
+        'command="borg serve --append-only --restrict-to-path /srv/dfr-offsite/prod",restrict '
+        f"{key} dfr-offsite:prod:odoo"
+    )
+    for forged in ('ssh-ed25519 AAAA",no-restrict', "ssh-rsa AAAAB3", 'x command="sh"'):
+        with pytest.raises(StepFailed, match="is not an ed25519 public key"):
+            authorized_line(offsite, forged, "odoo")
