@@ -13,7 +13,8 @@ quote    = '$(subst ','\'',$(1))'
 .DEFAULT_GOAL := help
 .PHONY: help dev test test-fast preflight lint build_odoo build_postgres build_nginx build_all_images \
         deploy_dev deploy_staging deploy_production backup_db_prod fetch_backup_prod restore_db_staging \
-        promote_prod_to_staging refresh_images releases rollback addons_update
+        promote_prod_to_staging refresh_images releases rollback addons_update backup_offsite \
+        backup_status offsite_prune restore_offsite drill
 
 $(READY): requirements.txt requirements-dev.txt constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -84,6 +85,22 @@ fetch_backup_prod: $(READY) ## Copy a backup production keeps (BACKUP=latest: la
 restore_db_staging: $(READY) ## Restore BACKUP_FILE=... on staging, neutralized (asks first)
 	@test -n $(call quote,$(BACKUP_FILE)) || { echo "$@: give the backup, e.g. make $@ BACKUP_FILE=backups/prod/NAME.dfrbak" >&2; exit 2; }
 	$(PYINFRA) inventories/staging.py tasks/restore.py --data backup_file=$(call quote,$(BACKUP_FILE))
+
+backup_offsite: $(READY) ## Back up ENV on its host and send it to the off-host repository (as the timer does)
+	$(PYINFRA) -y inventories/$(ENV).py tasks/backup.py --data offsite=true
+
+backup_status: $(READY) ## ENV's newest backups, on the host and off-host; fails if off-host is too old
+	$(PYINFRA) -y inventories/$(ENV).py tasks/backup_status.py
+
+offsite_prune: $(READY) ## Apply the off-host retention, on the backup host with its own authority
+	$(PYINFRA) -y inventories/$(ENV).py tasks/offsite_prune.py
+
+restore_offsite: $(READY) ## Restore ENV from the off-host repository (SNAPSHOT=latest or NAME; asks first)
+	$(PYINFRA) inventories/$(ENV).py tasks/restore.py --data from=offsite \
+	  --data snapshot=$(call quote,$(or $(SNAPSHOT),latest)) $(if $(CONFIRM),--data confirm=$(call quote,$(CONFIRM)))
+
+drill: $(READY) ## Restore ENV's newest off-host backup into a scratch database, check it, remove it
+	$(PYINFRA) -y inventories/$(ENV).py tasks/drill.py $(if $(SNAPSHOT),--data snapshot=$(call quote,$(SNAPSHOT)))
 
 promote_prod_to_staging: $(READY) ## Back up production, restore it on staging, neutralized
 	$(PYINFRA) -y inventories/prod.py tasks/backup.py --data backup_dir=backups/promote

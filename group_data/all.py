@@ -101,3 +101,30 @@ restore_jobs = 3
 # seconds Odoo gets to answer /web/health after a restore's swap, else the swap is undone
 restore_health_timeout = 300
 backup_schedule = None  # systemd OnCalendar of the host's daily backup; None: no timer
+# Pinged by the timer's run: this URL on success, <url>/fail with the last log lines on failure
+# (healthchecks.io's convention, which also notices a run that never happened). None: no ping.
+backup_notify_url = None
+# node_exporter's textfile collector directory: dfr_backup_<env>.prom is written there.
+backup_metrics_dir = "/var/lib/node_exporter/textfile_collector"
+
+# --- Off-host backups (docs/offsite-backups.md) ---
+# The backup host: a host of the inventory in its group "backup", or the inventory host named
+# here. None and no such group: backups stay on the host (and wherever you fetch them).
+backup_repository = None
+# On the backup host (its host data): the account owning the repositories, their directory
+# (the repository of <env> is <offsite_dir>/<env>/repo), and the address and port the stack's
+# hosts reach it at (default: its ssh_hostname and SSH port).
+offsite_account = "dfr-offsite"
+offsite_dir = "/srv/dfr-offsite"
+offsite_address = None
+offsite_port = None
+# Retention of the off-host archives, applied by the backup host's pruning
+# (tasks/offsite_prune.py), never by the stack's hosts.
+offsite_keep_daily = 7
+offsite_keep_weekly = 4
+offsite_keep_monthly = 12
+# backup_status fails when the newest off-host archive is older than this many hours.
+offsite_max_age_hours = 26
+# systemd OnCalendar of a restore drill of the newest off-host archive on each stack host
+# (tasks/drill.py's, on a timer), e.g. "Sun *-*-* 04:00:00"; None: no timer.
+drill_schedule = None

@@ -5,6 +5,8 @@
     pyinfra inventories/prod.py tasks/backup.py --data backup_dir=/srv/dfr-backups
     pyinfra inventories/prod.py tasks/backup.py --data fetch=latest     # copy the host's newest
     pyinfra inventories/prod.py tasks/backup.py --data fetch=NAME       # ... or a named one
+    pyinfra inventories/prod.py tasks/backup.py --data offsite=true     # made on the host, sent
+                                                                        # off-host (as the timer)
 
 On the host, pg_dump runs inside the postgres container (its version always matches the
 server): directory format, parallel jobs, zstd; meanwhile the filestore is tarred, and
@@ -41,6 +43,8 @@ from tasks.disk_writer import DiskWriter
 from tasks.errors import SettingsError, StepFailed, failing_in_one_line
 from tasks.facts import BackupSizeEstimate
 from tasks.host_commands import run_on_host
+from tasks.offsite import offsite_client
+from tasks.offsite_settings import NO_REPOSITORY, OffsiteSettings, is_backup_host, offsite_settings
 from tasks.settings import Settings
 from tasks.transfer import TransferError, download
 
@@ -63,6 +67,34 @@ def backup(settings: Settings, backup: BackupSettings, archive_format: str = "df
         backup=backup,
         archive_format=archive_format,
     )
+
+
+@deploy("Off-host backup")
+def offsite_backup(settings: Settings, backup: BackupSettings, offsite: OffsiteSettings) -> None:
+    """What the timer does: a backup made and kept on the host, sent to the off-host
+    repository, then the host's retention."""
+    install_backup_tools(settings, backup, with_timer=False)
+    offsite_client(settings, offsite)
+    python.call(
+        name=f"Back up {settings.project} on the host and send it to {offsite.backup_host}",
+        function=_back_up_offsite,
+        settings=settings,
+        backup=backup,
+    )
+
+
+@failing_in_one_line
+def _back_up_offsite(settings: Settings, backup: BackupSettings) -> None:
+    bin_dir = f"{settings.stack_dir}/bin"
+    name = _run(f"{bin_dir}/dfr-backup create")[-1].split()[0]
+    logger.info(f"{host.name}: backup {name} made on the host")
+    _run(f"{bin_dir}/dfr-offsite push {shlex.quote(name)}")
+    logger.info(f"{host.name}: backup {name} is off-host")
+    if backup.keep_on_host:
+        for line in _run(f"{bin_dir}/dfr-backup retention"):
+            logger.info(f"{host.name}: {line}")
+    else:
+        _run(f"{bin_dir}/dfr-backup remove {shlex.quote(name)}")
 
 
 @deploy("Fetch a backup")
@@ -228,10 +260,20 @@ def _download_checked(command: str, partial: Path, name: str, total: int | None)
 def backup_entry() -> None:
     from tasks.stack import stack_settings
 
+    if is_backup_host():
+        return
     settings = stack_settings()
     settings_of_backups = backup_settings(host.data, settings.env)
     fetch = host.data.get("fetch")
-    if fetch:
+    if str(host.data.get("offsite") or "").lower() not in ("", "0", "false", "no"):
+        if fetch or host.data.get("format"):
+            raise SettingsError("offsite=true makes a backup and sends it off-host: leave out "
+                                "fetch and format")  # fmt: skip
+        offsite = offsite_settings(host.data, settings.env)
+        if offsite is None:
+            raise SettingsError(NO_REPOSITORY)
+        offsite_backup(settings, settings_of_backups, offsite)
+    elif fetch:
         if host.data.get("format"):
             raise SettingsError("fetch downloads a backup the host keeps: leave out format")
         fetch_backup(settings, settings_of_backups, backup_name=asked_backup(str(fetch)))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tasks.config_values import has_control
 from tasks.errors import SettingsError
+
+_URL = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+")
+_DIRECTORY = re.compile(r"/[A-Za-z0-9_./-]{1,200}")
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,8 @@ class BackupSettings:
     restore_jobs: int
     health_timeout: int
     schedule: str | None
+    notify_url: str | None = None
+    metrics_dir: str = "/var/lib/node_exporter/textfile_collector"
 
 
 def backup_settings(data: Any, env: str) -> BackupSettings:
@@ -43,6 +49,19 @@ def backup_settings(data: Any, env: str) -> BackupSettings:
             f"backup_schedule {schedule!r} is not a systemd OnCalendar value: give one on one "
             'line, like "*-*-* 02:30:00"'
         )
+    notify_url = data.get("backup_notify_url") or None
+    if notify_url is not None and (
+        not isinstance(notify_url, str) or not _URL.fullmatch(notify_url)
+    ):
+        raise SettingsError(
+            f"backup_notify_url {notify_url!r} is not an http(s) URL: give one like "
+            "https://hc-ping.com/<uuid> (no spaces or quotes)"
+        )
+    metrics_dir = str(data.get("backup_metrics_dir") or "")
+    if not _DIRECTORY.fullmatch(metrics_dir) or ".." in metrics_dir:
+        raise SettingsError(
+            f"backup_metrics_dir {metrics_dir!r} is not an absolute path without '..' or spaces"
+        )
     return BackupSettings(
         local_dir=Path(str(data.get("backup_dir") or f"backups/{env}")),
         host_dir=f"/var/backups/dfr/{env}",
@@ -54,4 +73,6 @@ def backup_settings(data: Any, env: str) -> BackupSettings:
         restore_jobs=counts["restore_jobs"],
         health_timeout=counts["restore_health_timeout"],
         schedule=schedule,
+        notify_url=notify_url,
+        metrics_dir=metrics_dir,
     )

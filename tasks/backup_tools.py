@@ -13,7 +13,9 @@ from pyinfra.operations.util import any_changed
 
 from tasks.backup_settings import BackupSettings
 from tasks.facts import DockerHostSurvey, PathStates
+from tasks.offsite_settings import backup_host_names
 from tasks.render import render
+from tasks.secret_files import secret_file
 from tasks.settings import Settings
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "files" / "backup"
@@ -26,6 +28,8 @@ SCRIPT_MODES = (
     ("dfr-update", "0755"),  # module updates on a snapshot, run by deploy.py
     ("dfr-put-back", "0755"),  # a snapshot put back with a release, run by rollback.py
     ("dfr-switch-odoo", "0755"),  # a new Odoo in place of the running one, run by deploy.py
+    ("dfr-offsite", "0755"),  # the off-host repository (tasks/offsite.py sets it up)
+    ("dfr-scheduled-backup", "0755"),  # the timer's run: backup, off-host, retention, report
 )
 
 
@@ -34,7 +38,9 @@ def install_backup_tools(
     settings: Settings, backup: BackupSettings, with_timer: bool = True
 ) -> None:
     """Scripts, settings and directories; the daily timer too unless ``with_timer`` is False
-    (backups and restores leave it to deploy.py, which owns it)."""
+    (backups and restores leave it to deploy.py, which owns it). With a backup host in the
+    inventory, the timer's backup is sent to its repository right after it is made."""
+    offsite = bool(backup_host_names())
     directories = {
         backup.host_dir: "0711",  # the backups
         # restore uploads; pg_dump's output while a backup is made. PostgreSQL's user passes
@@ -43,7 +49,7 @@ def install_backup_tools(
         f"{backup.host_dir}/.dumping": "0711",
         f"{settings.stack_dir}/bin": "0755",  # the scripts
     }
-    env_file = render("backup.env.j2", settings, b=backup)
+    env_file = render("backup.env.j2", settings, b=backup, offsite=offsite)
     uploads = {  # dest: (mode, what pyinfra uploads, its bytes)
         f"{settings.stack_dir}/bin/{script}": (
             mode,
@@ -65,16 +71,30 @@ def install_backup_tools(
             files.directory(name=f"Directory {path}", path=path, mode=mode)
         for path, (mode, src, _) in uploads.items():
             files.put(name=f"File {path}", src=src, dest=path, mode=mode, create_remote_dir=False)
+    if with_timer:
+        _notify_url(settings, backup)
     if with_timer and backup.schedule and host.get_fact(DockerHostSurvey).has_systemd:
-        _timer(settings, backup)
+        _timer(settings, backup, offsite)
 
 
-def _timer(settings: Settings, backup: BackupSettings) -> None:
+def _notify_url(settings: Settings, backup: BackupSettings) -> None:
+    """backup_notify_url in a 0600 file (a healthchecks.io URL is a token: whoever has it can
+    report a backup that never happened); gone when unset."""
+    path = f"{settings.stack_dir}/notify.url"
+    if backup.notify_url:
+        secret_file(name=f"File {path}", dest=path, content=backup.notify_url + "\n")
+    else:
+        files.file(name=f"No {path}", path=path, present=False)
+
+
+def _timer(settings: Settings, backup: BackupSettings, offsite: bool) -> None:
     unit = UNIT.format(env=settings.env)
     written = [
         files.put(
             name=f"Unit {unit}.{kind}",
-            src=StringIO(render(f"systemd/dfr-backup.{kind}.j2", settings, b=backup)),
+            src=StringIO(
+                render(f"systemd/dfr-backup.{kind}.j2", settings, b=backup, offsite=offsite)
+            ),
             dest=f"/etc/systemd/system/{unit}.{kind}",
             mode="0644",
             create_remote_dir=False,

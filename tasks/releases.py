@@ -306,8 +306,11 @@ def print_release_log(settings: Settings) -> None:
 
 
 def releases_entry() -> None:
+    from tasks.offsite_settings import is_backup_host
     from tasks.stack import stack_settings
 
+    if is_backup_host():  # it runs no stack
+        return
     print_release_log(stack_settings())
 
 

@@ -4,6 +4,8 @@
     pyinfra inventories/prod.py tasks/restore.py --data backup_file=... --data confirm=prod
     ... --data drop_old=true      remove the previous database instead of keeping it (not in prod)
     ... --data confirm_source=ENV  into prod, a backup made in ENV (staging, dev, unknown)
+    pyinfra inventories/prod.py tasks/restore.py --data from=offsite --data snapshot=latest|NAME
+                                  from the off-host repository, unpacked on the host itself
 
 The archive (a dfr backup, or a zip from Odoo's database manager) is checked here against its
 manifest (its filestore part for its size only: the host hashes that as it arrives), uploaded
@@ -31,11 +33,14 @@ from pyinfra.facts.files import Sha256File
 from pyinfra.operations import python, server
 
 from tasks.archive import checked_manifest, stored_manifest, verify, zip_to_tar
+from tasks.backup import is_backup_name
 from tasks.backup_settings import BackupSettings, backup_settings
 from tasks.backup_tools import install_backup_tools
 from tasks.deploy_lock import hold_deploy_lock
 from tasks.errors import SettingsError
 from tasks.facts import FreeBytes
+from tasks.offsite import offsite_client, offsite_manifest
+from tasks.offsite_settings import NO_REPOSITORY, OffsiteSettings, is_backup_host, offsite_settings
 from tasks.restore_upload import STREAMED, upload_and_restore
 from tasks.settings import Settings
 from tasks.stack import check_health_through_nginx, stack_settings
@@ -94,6 +99,44 @@ def restore(settings: Settings, backup: BackupSettings, backup_file: Path) -> No
     check_health_through_nginx(settings)
 
 
+@deploy("Restore from off-host")
+def restore_from_offsite(
+    settings: Settings, backup: BackupSettings, offsite: OffsiteSettings, snapshot: str
+) -> None:
+    """The archive ``snapshot`` (or the newest: ``latest``) of the off-host repository,
+    unpacked on the host and restored exactly as a backup the host keeps."""
+    if settings.is_prod and str(host.data.get("confirm") or "") != "prod":
+        raise SettingsError(
+            "restore replaces production's live database: add --data confirm=prod to go ahead"
+        )
+    name, manifest = offsite_manifest(settings, snapshot)
+    if settings.is_prod:
+        _check_for_production(manifest, Path(name))
+    parts = sum(int(part.get("size") or 0) for part in manifest.get("files", {}).values())
+    needed = 2 * parts + int(manifest.get("database_bytes") or 0)
+    free = host.get_fact(FreeBytes, path=backup.host_dir)
+    if free < needed:
+        raise SettingsError(
+            f"{host.name} has {free / 1e9:.2f} GB free in {backup.host_dir}, the restore needs "
+            f"about {needed / 1e9:.2f} GB: free some space first"
+        )
+    install_backup_tools(settings, backup, with_timer=False)
+    offsite_client(settings, offsite)
+    options = [] if settings.is_prod else ["--neutralize"]
+    if host.data.get("drop_old"):
+        options.append("--drop-old")
+    bin_dir = f"{settings.stack_dir}/bin"
+    server.shell(
+        name=f"Unpack {name} from {offsite.backup_host}'s repository on the host, restore it into "
+        "a new database, check it, swap it in",
+        commands=[
+            f"{bin_dir}/dfr-offsite extract {shlex.quote(name)} >/dev/null && "
+            + shlex.join([f"{bin_dir}/dfr-restore", f"incoming/{name}", *options])
+        ],
+    )
+    check_health_through_nginx(settings)
+
+
 def _check_for_production(manifest: dict, backup_file: Path) -> None:
     """Production keeps its previous database (the way back), and takes a backup of another
     environment (neutralized: no mail, no crons) only when told which one, explicitly."""
@@ -134,6 +177,14 @@ def _as_tar(backup_file: Path) -> Path:
 
 
 def restore_entry() -> None:
+    if is_backup_host():  # it runs no stack
+        return
+    source = str(host.data.get("from") or "file")
+    if source == "offsite":
+        _restore_from_offsite_entry()
+        return
+    if source != "file":
+        raise SettingsError(f"from {source!r} is unknown: use from=offsite, or backup_file=PATH")
     value = host.data.get("backup_file")
     if not value:
         raise SettingsError(
@@ -142,6 +193,23 @@ def restore_entry() -> None:
     settings = stack_settings()
     hold_deploy_lock(settings, "tasks/restore.py")
     restore(settings, backup_settings(host.data, settings.env), Path(str(value)))
+
+
+def _restore_from_offsite_entry() -> None:
+    if host.data.get("backup_file"):
+        raise SettingsError("from=offsite restores from the repository: leave out backup_file")
+    settings = stack_settings()
+    offsite = offsite_settings(host.data, settings.env)
+    if offsite is None:
+        raise SettingsError(NO_REPOSITORY)
+    snapshot = str(host.data.get("snapshot") or "latest")
+    if snapshot != "latest" and not is_backup_name(snapshot):
+        raise SettingsError(
+            f"snapshot {snapshot!r} is not an archive's name: give latest or a NAME.dfrbak "
+            "that tasks/backup_status.py lists"
+        )
+    hold_deploy_lock(settings, "tasks/restore.py")
+    restore_from_offsite(settings, backup_settings(host.data, settings.env), offsite, snapshot)
 
 
 # pyinfra runs this file as a deploy without a module name; importing it only defines restore().

@@ -240,8 +240,11 @@ def rollback(settings: Settings, asked: str | None) -> None:
 
 
 def rollback_entry() -> None:
+    from tasks.offsite_settings import is_backup_host
     from tasks.stack import stack_settings
 
+    if is_backup_host():  # it runs no stack
+        return
     settings = stack_settings()
     hold_deploy_lock(settings, "tasks/rollback.py")
     asked = host.data.get("release")

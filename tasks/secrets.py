@@ -70,6 +70,34 @@ def load_secrets(env: str, path: Path) -> Secrets:
     )
 
 
+OFFSITE_KEY = "DFR_OFFSITE_PASSPHRASE"
+
+
+def load_offsite_passphrase(env: str, path: Path) -> str:
+    """The passphrase of the environment's off-host repository (borg repokey): asked for only
+    where an off-host repository is configured. Dev's is generated like its other secrets."""
+    _check_private(path)
+    if env == "dev" and not os.environ.get(OFFSITE_KEY):
+        _generate_missing(path, (OFFSITE_KEY,))
+    value = os.environ.get(OFFSITE_KEY) or (
+        dotenv_values(path).get(OFFSITE_KEY) if path.exists() else None
+    )
+    if not value:
+        raise SettingsError(
+            f"secrets for {env} lack {OFFSITE_KEY} in {path} or the environment, which the "
+            "off-host repository needs: add a random one (docs/offsite-backups.md) and keep a "
+            "second copy away from the host"
+        )
+    if has_control(value):
+        raise SettingsError(
+            f"{OFFSITE_KEY} for {env} holds a newline or another control character: give the "
+            "value on one line"
+        )
+    if env != "dev":
+        _check_strength(env, OFFSITE_KEY, value)
+    return value
+
+
 def _check_private(path: Path) -> None:
     """Refuse a secrets file that group or others may read or write, as ssh does for keys."""
     if not path.exists():
@@ -96,11 +124,11 @@ def _check_strength(env: str, key: str, value: str) -> None:
         )
 
 
-def _generate_missing(path: Path) -> None:
+def _generate_missing(path: Path, keys: tuple[str, ...] = tuple(SECRET_KEYS)) -> None:
     """Dev secrets: the file is created 0600 on first use, and a key added by a newer version
     of dfr-deploy is appended to an existing file."""
     present = dotenv_values(path) if path.exists() else {}
-    missing = [key for key in SECRET_KEYS if not present.get(key) and not os.environ.get(key)]
+    missing = [key for key in keys if not present.get(key) and not os.environ.get(key)]
     if not missing:
         return
     if not path.exists():

@@ -2,6 +2,7 @@
 # dfr-restore: restore a backup into a NEW database, prove it, then swap it in.
 #
 #   dfr-restore SOURCE [--neutralize] [--drop-old] [--upload=BYTES] [--filestore-on-stdin]
+#   dfr-restore SOURCE --drill
 #
 # SOURCE is a backup directory in $DFR_BACKUP_DIR: incoming/NAME (uploaded by dfr-deploy,
 # removed afterwards) or NAME (a copy dfr-backup kept on this host, left as it is).
@@ -12,6 +13,8 @@
 # The live database and filestore are not touched until the new ones are restored and
 # checked; they are then kept as <db>_old_<timestamp> (unless --drop-old), and put back if
 # Odoo does not serve the new ones. A put-back that fails says so, with the state it left.
+# A --drill goes as far as the checks, then starts Odoo on the new database once
+# (--stop-after-init), and removes it: the live database is never touched.
 set -euo pipefail
 # The operator's SSH session may end mid-restore: its output is then gone, but the restore
 # must still clean up (or finish its swap), not die of SIGPIPE on the next line it logs.
@@ -26,10 +29,10 @@ tool=dfr-restore
 # shellcheck source=/dev/null
 . "$here/bin/dfr-common"
 
-usage="dfr-restore SOURCE [--neutralize] [--drop-old] [--upload=BYTES] [--filestore-on-stdin]"
+usage="dfr-restore SOURCE [--neutralize] [--drop-old] [--upload=BYTES] [--filestore-on-stdin] [--drill]"
 source_name=${1:?usage: $usage}
 shift
-neutralize=no drop_old=no upload_bytes="" filestore_on_stdin=no
+neutralize=no drop_old=no upload_bytes="" filestore_on_stdin=no drill=no
 for arg in "$@"; do
   case "$arg" in
     --neutralize) neutralize=yes ;;
@@ -41,6 +44,7 @@ for arg in "$@"; do
       esac
       ;;
     --filestore-on-stdin) filestore_on_stdin=yes ;;
+    --drill) drill=yes ;;
     *) fail "unknown option $arg; usage: $usage" ;;
   esac
 done
@@ -256,6 +260,19 @@ missing=$(new_sql -c "SELECT DISTINCT store_fname FROM ir_attachment WHERE store
 wait "$analyze_job" || { cat "$work/analyze.err" >&2; fail "analyzing the new database failed (above)"; }
 analyze_job=""
 log "tables, $modules modules and every attachment's file are present; the database is analyzed"
+
+if [ "$drill" = yes ]; then
+  log "drill: starting Odoo on $new_db once (--stop-after-init)"
+  compose run --rm --no-deps -T odoo odoo server -d "$new_db" --stop-after-init --no-http \
+    >"$work/odoo.log" 2>&1 || {
+    tail -n 5 "$work/odoo.log" >&2
+    fail "drill: Odoo did not start on the restored database (above)"
+  }
+  psql_admin -c "DROP DATABASE \"$new_db\" WITH (FORCE)" >/dev/null
+  rm -rf "${filestores:?}/$new_db"
+  log "drill passed: $source_name restored, checked, Odoo starts on it; the scratch copy is removed"
+  exit 0
+fi
 
 if [ "$neutralize" = yes ]; then
   log "neutralizing $new_db (outgoing mail, crons, payment providers …) with odoo neutralize"

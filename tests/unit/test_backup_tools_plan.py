@@ -43,6 +43,8 @@ def test_a_fresh_host_gets_every_script_and_the_settings(tmp_path):
         "/opt/dfr/prod/bin/dfr-common",
         "/opt/dfr/prod/bin/dfr-backup",
         "/opt/dfr/prod/bin/dfr-restore",
+        "/opt/dfr/prod/bin/dfr-offsite",
+        "/opt/dfr/prod/bin/dfr-scheduled-backup",
         "/opt/dfr/prod/bin/dfr-retention",
         "/opt/dfr/prod/bin/dfr-update",
         "/opt/dfr/prod/bin/dfr-put-back",

@@ -1,0 +1,183 @@
+#!/bin/bash
+# dfr-offsite: this host's backups in the off-host borg repository (docs/offsite-backups.md).
+#
+#   dfr-offsite init                  make the repository (repokey-blake2) unless it exists
+#   dfr-offsite push NAME|latest      send a backup kept here (NAME.dfrbak) to the repository
+#   dfr-offsite list                  the archives, oldest first
+#   dfr-offsite manifest NAME|latest  an archive's manifest.json on stdout
+#   dfr-offsite extract NAME|latest   unpack an archive into incoming/NAME; prints NAME
+#   dfr-offsite status                "NAME EPOCH REPOSITORY_BYTES" of the newest archive
+#   dfr-offsite drill [NAME|latest]   restore an archive into a scratch database, check it,
+#                                     start Odoo on it, remove it; result in the metric file
+#
+# This host reaches the repository with its own key, which the backup host lets run nothing
+# but `borg serve --append-only` in this environment's directory: it adds archives, reads
+# them, and can take nothing away. The passphrase is read by borg from a root-only file
+# (BORG_PASSCOMMAND): never on a command line.
+set -euo pipefail
+umask 077
+here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck disable=SC2034 # read by dfr-common's log()
+tool=dfr-offsite
+# shellcheck source=/dev/null
+. "$here/bin/dfr-common"
+# shellcheck source=/dev/null
+. "$here/offsite.env"
+
+export BORG_REPO=$DFR_OFFSITE_REPOSITORY
+export BORG_PASSCOMMAND="cat $here/offsite.passphrase"
+export BORG_RSH="ssh -i $DFR_OFFSITE_KEY -o IdentitiesOnly=yes -o BatchMode=yes \
+-o UserKnownHostsFile=$here/offsite_known_hosts -o GlobalKnownHostsFile=/dev/null \
+-o StrictHostKeyChecking=yes -o ConnectTimeout=15 -o ServerAliveInterval=30"
+# Cache, key state and borg's record of the repositories it knows: this environment's own.
+export BORG_BASE_DIR=/var/lib/dfr-offsite/$DFR_ENV
+export BORG_RELOCATED_REPO_ACCESS_IS_OK=no BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=no
+export BORG_CHECK_I_KNOW_WHAT_I_AM_DOING=NO BORG_DELETE_I_KNOW_WHAT_I_AM_DOING=NO
+install -d -m 0700 "$BORG_BASE_DIR"
+
+# The dump is zstd-compressed by pg_dump and most of the filestore is JPEG, PNG and PDF:
+# borg's auto mode compresses only what its lz4 probe finds compressible.
+COMPRESSION=auto,zstd,3
+
+errors=$(mktemp) out=$(mktemp)
+trap 'rm -f "$errors" "$out"' EXIT
+
+# Runs borg "$@"; on failure, one line saying what went wrong and what to do.
+borg_run() {
+  if borg "$@" 2>"$errors"; then return 0; fi
+  local why
+  why=$(grep -v '^\s*$' "$errors" | grep -vE '^(Traceback|  |Platform|Linux|Borg|PID|sys.argv|SSH_ORIGINAL)' | tail -n1)
+  if grep -q 'REMOTE HOST IDENTIFICATION HAS CHANGED\|Host key verification failed' "$errors"; then
+    fail "the backup host $DFR_OFFSITE_ADDRESS answers with another SSH host key than the one recorded: nothing was sent; if it was reinstalled, record its new key (known_hosts/) and deploy again, else treat it as an attack"
+  elif grep -q 'Permission denied' "$errors"; then
+    fail "the backup host $DFR_OFFSITE_ADDRESS refuses this host's key: deploy again to authorize it"
+  elif grep -qiE 'Connection (refused|timed out|closed)|No route to host|Could not resolve|Network is unreachable|Connection reset' "$errors"; then
+    fail "the backup host $DFR_OFFSITE_ADDRESS:$DFR_OFFSITE_PORT cannot be reached ($why): check it runs and this host may connect to it"
+  elif grep -qi 'passphrase supplied in BORG_PASSCOMMAND is incorrect\|passphrase.*incorrect' "$errors"; then
+    fail "the off-host repository refuses DFR_OFFSITE_PASSPHRASE: secrets/$DFR_ENV.env must hold the passphrase it was made with"
+  elif grep -q 'does not exist' "$errors"; then
+    fail "${why#*: }"
+  fi
+  fail "borg $1 failed: ${why:-no message}"
+}
+
+# An archive's name as the repository has it: NAME.dfrbak, or the newest with "latest".
+archive_name() {
+  local name=$1
+  if [ "$name" = latest ]; then
+    borg_run list --short --sort-by timestamp --last 1 >"$out"
+    name=$(tail -n1 "$out")
+    [ -n "$name" ] || fail "the off-host repository $DFR_OFFSITE_REPOSITORY holds no archive yet"
+  fi
+  case "$name" in
+    *[!A-Za-z0-9._-]* | .* | "") fail "bad archive name $name" ;;
+  esac
+  echo "$name"
+}
+
+push() {
+  local name
+  name=$(dfr_backup_name "${1:-latest}")
+  [ -f "$DFR_BACKUP_DIR/$name/manifest.json" ] || fail "no complete backup $name in $DFR_BACKUP_DIR"
+  borg_run list --short >"$out"
+  if grep -qxF "$name" "$out"; then
+    log "backup $name is off-host already"
+    return 0
+  fi
+  log "sending backup $name to $DFR_OFFSITE_REPOSITORY"
+  # Relative paths: every backup's parts have the same names, so their chunks are found again.
+  (cd "$DFR_BACKUP_DIR/$name" && borg_run create --compression "$COMPRESSION" --stats "::$name" .)
+  log "backup $name is off-host: $(grep -E '^(This archive|Duration):' "$errors" | tr -s ' ' | paste -sd ';')"
+}
+
+# A backup kept here: NAME, or the newest with "latest".
+dfr_backup_name() {
+  if [ "$1" = latest ]; then "$here/bin/dfr-backup" kept latest | cut -d' ' -f1; else echo "$1"; fi
+}
+
+extract() {
+  local name target
+  name=$(archive_name "${1:-latest}")
+  target="$DFR_BACKUP_DIR/incoming/$name"
+  install -d -m 0711 "$DFR_BACKUP_DIR/incoming"
+  rm -rf "$target.partial" && install -d -m 0700 "$target.partial"
+  log "extracting $name from $DFR_OFFSITE_REPOSITORY"
+  (cd "$target.partial" && borg_run extract "::$name") || { rm -rf "$target.partial"; exit 1; }
+  chmod 0711 "$target.partial"
+  rm -rf "$target" && mv "$target.partial" "$target"
+  echo "$name"
+}
+
+status() {
+  local info
+  info=$(mktemp)
+  borg_run list --json --sort-by timestamp --last 1 >"$out"
+  borg_run info --json >"$info"
+  python3 - "$out" "$info" <<'PY'
+import datetime, json, sys
+archives = json.load(open(sys.argv[1]))["archives"]
+size = json.load(open(sys.argv[2]))["cache"]["stats"]["unique_csize"]
+if not archives:
+    print("-", "-", size)
+else:
+    a = archives[-1]
+    when = datetime.datetime.fromisoformat(a["time"]).replace(tzinfo=datetime.timezone.utc)
+    print(a["archive"], int(when.timestamp()), size)
+PY
+  rm -f "$info"
+}
+
+drill() {
+  local started name="" ok=yes stamp age=0 lines
+  started=$(date +%s)
+  lines=$(mktemp)
+  {
+    if name=$(extract "${1:-latest}"); then
+      "$here/bin/dfr-restore" "incoming/$name" --drill || ok=no
+    else
+      ok=no
+    fi
+  } 2> >(tee -a "$lines" >&2)
+  stamp=$(printf '%s' "$name" | sed -n 's/.*-\([0-9]\{8\}\)T\([0-9]\{2\}\)\([0-9]\{2\}\)\([0-9]\{2\}\)Z\.dfrbak$/\1 \2:\3:\4/p')
+  [ -z "$stamp" ] || age=$(($(date +%s) - $(date -u -d "$stamp" +%s)))
+  labels="{env=\"$DFR_ENV\"}"
+  {
+    echo "# HELP dfr_backup_drill_last_result 1 if the last drill restored, checked and started Odoo on the newest off-host backup, else 0."
+    echo "# TYPE dfr_backup_drill_last_result gauge"
+    echo "dfr_backup_drill_last_result$labels $([ "$ok" = yes ] && echo 1 || echo 0)"
+    echo "# TYPE dfr_backup_drill_last_run_timestamp_seconds gauge"
+    echo "dfr_backup_drill_last_run_timestamp_seconds$labels $(date +%s)"
+    echo "# TYPE dfr_backup_drill_last_duration_seconds gauge"
+    echo "dfr_backup_drill_last_duration_seconds$labels $(($(date +%s) - started))"
+    echo "# TYPE dfr_backup_drill_backup_age_seconds gauge"
+    echo "dfr_backup_drill_backup_age_seconds$labels $age"
+  } | write_metric_file "$DFR_METRICS_DIR/dfr_drill_$DFR_ENV.prom" ||
+    log "could not write the metric file in $DFR_METRICS_DIR"
+  # A drill that passed pings nothing: the notify URL's check watches the nightly backup, which
+  # a drill's success must not stand in for.
+  [ "$ok" = yes ] || notify no "$lines"
+  rm -f "$lines"
+  [ "$ok" = yes ] || fail "drill of ${name:-the newest off-host backup} FAILED (above): that backup may not restore"
+  log "drill of $name passed ($(($(date +%s) - started)) s, the backup $((age / 3600)) h old)"
+}
+
+init() {
+  if borg info >/dev/null 2>"$errors"; then return 0; fi
+  grep -q 'does not exist' "$errors" || borg_run info
+  log "making the repository $DFR_OFFSITE_REPOSITORY (repokey-blake2)"
+  borg_run init --encryption repokey-blake2
+}
+
+case "${1:-}" in
+  init) init ;;
+  push) push "${2:-latest}" ;;
+  list) borg_run list --short --sort-by timestamp ;;
+  manifest) name=$(archive_name "${2:-latest}") && borg_run extract --stdout "::$name" ./manifest.json ;;
+  manifest-of)  # the archive's name on the first line, then its manifest
+    name=$(archive_name "${2:-latest}") && echo "$name" &&
+      borg_run extract --stdout "::$name" ./manifest.json ;;
+  extract) extract "${2:-latest}" ;;
+  status) status ;;
+  drill) drill "${2:-latest}" ;;
+  *) fail "usage: dfr-offsite init|drill|push NAME|latest|list|manifest NAME|extract NAME|status" ;;
+esac

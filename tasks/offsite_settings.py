@@ -1,0 +1,139 @@
+"""Where backups go off the host: the backup host of the inventory and the repository on it.
+
+The backup host is a host of the same inventory, in its group ``backup`` or named by
+``backup_repository``; it runs no stack. Every entry skips it but the ones that set it up
+(deploy.py) or prune there (tasks/offsite_prune.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyinfra import host, state
+from pyinfra.api.host import Host
+
+from tasks.config_values import has_control
+from tasks.errors import SettingsError
+from tasks.secrets import load_offsite_passphrase
+
+BACKUP_GROUP = "backup"
+NO_REPOSITORY = (
+    "no off-host repository is configured: add the backup host to the inventory (group "
+    "backup) or name it with backup_repository (docs/offsite-backups.md)"
+)
+_ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_DIRECTORY = re.compile(r"/[A-Za-z0-9_./-]{1,200}")
+
+
+@dataclass(frozen=True)
+class OffsiteSettings:
+    env: str
+    backup_host: str  # its name in the inventory
+    address: str  # how the stack's hosts reach it
+    port: int
+    account: str  # the account on the backup host that owns the repositories
+    directory: str  # this environment's directory there; the repository is <directory>/repo
+    keep_daily: int
+    keep_weekly: int
+    keep_monthly: int
+    max_age_hours: int
+    passphrase: str
+    drill_schedule: str | None = None
+
+    def __repr__(self) -> str:  # never print the passphrase by accident
+        return f"OffsiteSettings({self.account}@{self.address}:{self.port}{self.directory})"
+
+    @property
+    def repository(self) -> str:
+        return f"ssh://{self.account}@{self.address}:{self.port}{self.directory}/repo"
+
+
+def backup_host_names() -> list[str]:
+    """The inventory's backup hosts: its ``backup`` group, else the one named by
+    backup_repository (also when that host is in no such group)."""
+    named = host.data.get("backup_repository")
+    in_group = [h.name for h in state.inventory.get_group(BACKUP_GROUP, [])]
+    if named:
+        return [str(named)]
+    return in_group
+
+
+def is_backup_host(target: Host | None = None) -> bool:
+    target = target or host
+    return target.name in backup_host_names() or BACKUP_GROUP in target.groups
+
+
+def offsite_settings(data: Any, env: str, passphrase: bool = True) -> OffsiteSettings | None:
+    """None when no backup host is configured; SettingsError (one line) on a bad setting. The
+    passphrase is read from the secrets unless ``passphrase`` is False (the backup host's setup
+    needs none)."""
+    names = backup_host_names()
+    if not names:
+        return None
+    if len(names) > 1:
+        raise SettingsError(
+            f"the inventory has {len(names)} backup hosts ({', '.join(names)}): keep one in its "
+            "backup group, or name one with backup_repository"
+        )
+    (name,) = names
+    backup_host = state.inventory.get_host(name, None)
+    if backup_host is None:
+        raise SettingsError(
+            f"backup_repository {name!r} is not a host of this inventory: add it (group "
+            "backup) or set backup_repository = None"
+        )
+    account = str(backup_host.data.get("offsite_account") or "dfr-offsite")
+    if not _ACCOUNT.fullmatch(account):
+        raise SettingsError(
+            f"offsite_account {account!r} is not a user name: use a-z, 0-9, _ and -"
+        )
+    base = str(backup_host.data.get("offsite_dir") or "/srv/dfr-offsite")
+    if not _DIRECTORY.fullmatch(base) or ".." in base:
+        raise SettingsError(f"offsite_dir {base!r} is not an absolute path without '..' or spaces")
+    counts = {}
+    for key in ("offsite_keep_daily", "offsite_keep_weekly", "offsite_keep_monthly",
+                "offsite_max_age_hours"):  # fmt: skip
+        value = data.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise SettingsError(f"{key} {value!r} is not a number of 0 or more")
+        counts[key] = value
+    if (
+        counts["offsite_keep_daily"]
+        + counts["offsite_keep_weekly"]
+        + counts["offsite_keep_monthly"]
+        < 1
+    ):
+        raise SettingsError("offsite_keep_daily/weekly/monthly keep nothing: keep at least one")
+    address = str(
+        backup_host.data.get("offsite_address") or backup_host.data.get("ssh_hostname") or name
+    )
+    port = backup_host.data.get("offsite_port") or backup_host.data.get("ssh_port") or 22
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise SettingsError(f"offsite_port {port!r} is not a TCP port")
+    drill_schedule = data.get("drill_schedule")
+    # A line of the systemd timer: a line break would add directives of its own.
+    if drill_schedule is not None and (
+        not isinstance(drill_schedule, str) or has_control(drill_schedule)
+    ):
+        raise SettingsError(
+            f"drill_schedule {drill_schedule!r} is not a systemd OnCalendar value: give one on "
+            'one line, like "Sun *-*-* 04:00:00"'
+        )
+    secrets_path = Path(str(data.get("secrets_file") or f"secrets/{env}.env"))
+    return OffsiteSettings(
+        env=env,
+        backup_host=name,
+        address=address,
+        port=port,
+        account=account,
+        directory=f"{base.rstrip('/')}/{env}",
+        keep_daily=counts["offsite_keep_daily"],
+        keep_weekly=counts["offsite_keep_weekly"],
+        keep_monthly=counts["offsite_keep_monthly"],
+        max_age_hours=counts["offsite_max_age_hours"],
+        passphrase=load_offsite_passphrase(env, secrets_path) if passphrase else "",
+        drill_schedule=drill_schedule or None,
+    )
