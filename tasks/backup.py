@@ -31,6 +31,7 @@ import shlex
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
@@ -44,7 +45,7 @@ from tasks.errors import SettingsError, StepFailed, failing_in_one_line
 from tasks.facts import BackupSizeEstimate
 from tasks.host_commands import run_on_host
 from tasks.offsite import offsite_client
-from tasks.offsite_settings import NO_REPOSITORY, OffsiteSettings, is_backup_host, offsite_settings
+from tasks.offsite_settings import OffsiteSettings, is_backup_host, required_offsite_settings
 from tasks.settings import Settings
 from tasks.transfer import TransferError, download
 
@@ -181,6 +182,17 @@ def is_backup_name(name: str) -> bool:
     return _BACKUP_NAME.fullmatch(name) is not None and ".." not in name
 
 
+def asked_snapshot(data: Any) -> str:
+    """``--data snapshot=``: latest, or the name of an archive of the off-host repository."""
+    snapshot = str(data.get("snapshot") or "latest")
+    if snapshot != "latest" and not is_backup_name(snapshot):
+        raise SettingsError(
+            f"snapshot {snapshot!r} is not an archive's name: give latest or a NAME.dfrbak "
+            "that tasks/backup_status.py lists"
+        )
+    return snapshot
+
+
 def asked_backup(fetch: str) -> str:
     """``--data fetch=``: latest, or the name of a backup the host keeps."""
     if fetch != "latest" and not is_backup_name(fetch):
@@ -269,9 +281,7 @@ def backup_entry() -> None:
         if fetch or host.data.get("format"):
             raise SettingsError("offsite=true makes a backup and sends it off-host: leave out "
                                 "fetch and format")  # fmt: skip
-        offsite = offsite_settings(host.data, settings.env)
-        if offsite is None:
-            raise SettingsError(NO_REPOSITORY)
+        offsite = required_offsite_settings(host.data, settings.env)
         offsite_backup(settings, settings_of_backups, offsite)
     elif fetch:
         if host.data.get("format"):

@@ -16,14 +16,12 @@ from pyinfra import host, logger
 
 from tasks.errors import SettingsError
 from tasks.offsite import ToolAnswer, offsite_answer
-from tasks.offsite_settings import NO_REPOSITORY, is_backup_host, offsite_settings
+from tasks.offsite_settings import is_backup_host, required_offsite_settings
 from tasks.settings import Settings
 
 
 def backup_status(settings: Settings) -> None:
-    offsite = offsite_settings(host.data, settings.env, passphrase=False)
-    if offsite is None:
-        raise SettingsError(NO_REPOSITORY)
+    offsite = required_offsite_settings(host.data, settings.env, passphrase=False)
     stack_dir = settings.stack_dir
     ok, kept = host.get_fact(ToolAnswer, tool=f"{stack_dir}/bin/dfr-backup",
                              arguments="kept latest", needs=f"{stack_dir}/backup.env")  # fmt: skip

@@ -18,13 +18,13 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import python
 
-from tasks.backup import is_backup_name
+from tasks.backup import asked_snapshot
 from tasks.backup_settings import BackupSettings, backup_settings
 from tasks.backup_tools import install_backup_tools
-from tasks.errors import SettingsError, StepFailed, failing_in_one_line
+from tasks.errors import StepFailed, failing_in_one_line
 from tasks.host_commands import run_on_host
 from tasks.offsite import offsite_client
-from tasks.offsite_settings import NO_REPOSITORY, OffsiteSettings, is_backup_host, offsite_settings
+from tasks.offsite_settings import OffsiteSettings, is_backup_host, required_offsite_settings
 from tasks.settings import Settings
 
 
@@ -58,12 +58,8 @@ def drill_entry() -> None:
     if is_backup_host():
         return
     settings = stack_settings()
-    offsite = offsite_settings(host.data, settings.env)
-    if offsite is None:
-        raise SettingsError(NO_REPOSITORY)
-    snapshot = str(host.data.get("snapshot") or "latest")
-    if snapshot != "latest" and not is_backup_name(snapshot):
-        raise SettingsError(f"snapshot {snapshot!r} is not an archive's name: give latest or NAME")
+    offsite = required_offsite_settings(host.data, settings.env)
+    snapshot = asked_snapshot(host.data)
     drill(settings, backup_settings(host.data, settings.env), offsite, snapshot)
 
 

@@ -66,6 +66,14 @@ def is_backup_host(target: Host | None = None) -> bool:
     return target.name in backup_host_names() or BACKUP_GROUP in target.groups
 
 
+def required_offsite_settings(data: Any, env: str, passphrase: bool = True) -> OffsiteSettings:
+    """offsite_settings for a task that needs the repository: NO_REPOSITORY when there is none."""
+    offsite = offsite_settings(data, env, passphrase)
+    if offsite is None:
+        raise SettingsError(NO_REPOSITORY)
+    return offsite
+
+
 def offsite_settings(data: Any, env: str, passphrase: bool = True) -> OffsiteSettings | None:
     """None when no backup host is configured; SettingsError (one line) on a bad setting. The
     passphrase is read from the secrets unless ``passphrase`` is False (the backup host's setup

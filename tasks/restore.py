@@ -33,14 +33,14 @@ from pyinfra.facts.files import Sha256File
 from pyinfra.operations import python, server
 
 from tasks.archive import checked_manifest, stored_manifest, verify, zip_to_tar
-from tasks.backup import is_backup_name
+from tasks.backup import asked_snapshot
 from tasks.backup_settings import BackupSettings, backup_settings
 from tasks.backup_tools import install_backup_tools
 from tasks.deploy_lock import hold_deploy_lock
 from tasks.errors import SettingsError
 from tasks.facts import FreeBytes
 from tasks.offsite import offsite_client, offsite_manifest
-from tasks.offsite_settings import NO_REPOSITORY, OffsiteSettings, is_backup_host, offsite_settings
+from tasks.offsite_settings import OffsiteSettings, is_backup_host, required_offsite_settings
 from tasks.restore_upload import STREAMED, upload_and_restore
 from tasks.settings import Settings
 from tasks.stack import check_health_through_nginx, stack_settings
@@ -68,12 +68,7 @@ def restore(settings: Settings, backup: BackupSettings, backup_file: Path) -> No
     streamed = int(manifest.get("files", {}).get(STREAMED, {}).get("size") or 0)
     uploaded = 0 if kept else size - streamed
     needed = uploaded + size + int(manifest.get("database_bytes") or 0)
-    free = host.get_fact(FreeBytes, path=backup.host_dir)
-    if free < needed:
-        raise SettingsError(
-            f"{host.name} has {free / 1e9:.2f} GB free in {backup.host_dir}, the restore needs "
-            f"about {needed / 1e9:.2f} GB: free some space first"
-        )
+    _check_room(backup, needed)
 
     install_backup_tools(settings, backup, with_timer=False)
     options = [] if settings.is_prod else ["--neutralize"]
@@ -99,6 +94,15 @@ def restore(settings: Settings, backup: BackupSettings, backup_file: Path) -> No
     check_health_through_nginx(settings)
 
 
+def _check_room(backup: BackupSettings, needed: int) -> None:
+    free = host.get_fact(FreeBytes, path=backup.host_dir)
+    if free < needed:
+        raise SettingsError(
+            f"{host.name} has {free / 1e9:.2f} GB free in {backup.host_dir}, the restore needs "
+            f"about {needed / 1e9:.2f} GB: free some space first"
+        )
+
+
 @deploy("Restore from off-host")
 def restore_from_offsite(
     settings: Settings, backup: BackupSettings, offsite: OffsiteSettings, snapshot: str
@@ -114,12 +118,7 @@ def restore_from_offsite(
         _check_for_production(manifest, Path(name))
     parts = sum(int(part.get("size") or 0) for part in manifest.get("files", {}).values())
     needed = 2 * parts + int(manifest.get("database_bytes") or 0)
-    free = host.get_fact(FreeBytes, path=backup.host_dir)
-    if free < needed:
-        raise SettingsError(
-            f"{host.name} has {free / 1e9:.2f} GB free in {backup.host_dir}, the restore needs "
-            f"about {needed / 1e9:.2f} GB: free some space first"
-        )
+    _check_room(backup, needed)
     install_backup_tools(settings, backup, with_timer=False)
     offsite_client(settings, offsite)
     options = [] if settings.is_prod else ["--neutralize"]
@@ -199,15 +198,8 @@ def _restore_from_offsite_entry() -> None:
     if host.data.get("backup_file"):
         raise SettingsError("from=offsite restores from the repository: leave out backup_file")
     settings = stack_settings()
-    offsite = offsite_settings(host.data, settings.env)
-    if offsite is None:
-        raise SettingsError(NO_REPOSITORY)
-    snapshot = str(host.data.get("snapshot") or "latest")
-    if snapshot != "latest" and not is_backup_name(snapshot):
-        raise SettingsError(
-            f"snapshot {snapshot!r} is not an archive's name: give latest or a NAME.dfrbak "
-            "that tasks/backup_status.py lists"
-        )
+    offsite = required_offsite_settings(host.data, settings.env)
+    snapshot = asked_snapshot(host.data)
     hold_deploy_lock(settings, "tasks/restore.py")
     restore_from_offsite(settings, backup_settings(host.data, settings.env), offsite, snapshot)
 
