@@ -159,9 +159,10 @@ def main() -> None:
     lines = [
         HEADING,
         "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on this 2-core VM (shared "
-        "with other sessions: times are indicative), harness target hosts (prod and a backup "
-        f"host), borg 1.2.4. Dataset: {ds.describe()}; database {database / 1e6:,.0f} MB, "
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on this 2-core VM (the "
+        "controller, the prod host and the backup host share its cores), harness target "
+        f"hosts (prod and a backup host), borg 1.2.4. Dataset: {ds.describe()}; database "
+        f"{database / 1e6:,.0f} MB, "
         f"filestore {files:,} files, {filestore / 1e6:,.0f} MB. Changes before the second: "
         f"every 50th row of {', '.join(BIG_TABLES[:1])}, mail_message and ir_attachment "
         f"updated, {added} new filestore files.",
