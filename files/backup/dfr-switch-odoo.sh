@@ -78,7 +78,7 @@ if ! compose up -d --no-deps --no-recreate --scale odoo=2 --wait \
   --wait-timeout "$DFR_RESTORE_HEALTH_TIMEOUT" odoo >/dev/null 2>&1; then
   logs=$(mktemp)
   for id in $(service_containers odoo -a); do
-    [ "$id" = "$old" ] || { docker logs --tail 200 "$id" >"$logs" 2>&1; docker rm -f "$id" >/dev/null; }
+    [ "$id" = "$old" ] || { docker logs --tail 200 "$id" >"$logs" 2>&1; docker rm -f -v "$id" >/dev/null; }
   done
   mv "$logs" "$here/switch-failed.log"
   if [ -n "$fall_back" ]; then
@@ -97,7 +97,7 @@ trap '[ ! -e "$route" ] || { rm -f "$route"; docker exec "$nginx" nginx -s reloa
 printf 'set $odoo_host %s;\n' "${new_name#/}" >"$route.partial" && mv "$route.partial" "$route"
 reload_nginx
 docker stop "$old" >/dev/null
-docker rm "$old" >/dev/null
+docker rm -v "$old" >/dev/null  # -v: its anonymous volumes (the image's VOLUMEs), not odoo-data
 rm -f "$route"
 reload_nginx
 log "switched: the old Odoo stopped and was removed"

@@ -200,6 +200,7 @@ def test_odoo_config_and_image_changes_drop_no_request(
     """A new Odoo starts next to the old one, nginx switches to it, then the old one stops."""
     _deploy(inventory)
     before = _running_images(target)["odoo"]
+    volumes = target.exec("docker volume ls -q").split()
     with requests_through_nginx(target, domain, "/web/health") as config_change:
         _deploy(inventory, odoo_workers=3)
     assert "workers = 3" in target.exec("cat /opt/dfr/prod/config/odoo.conf")
@@ -213,6 +214,10 @@ def test_odoo_config_and_image_changes_drop_no_request(
     for codes in (config_change, image_change):
         assert len(codes) > 20 and set(codes) == {"200"}, Counter(codes)
     assert _records(target)[-1]["odoo_unavailable_s"] == 0
+    # The old containers went with their anonymous volumes (the base image's VOLUMEs): after
+    # two switches the host has as many volumes as before, odoo-data and pgdata among them.
+    after = target.exec("docker volume ls -q").split()
+    assert len(after) == len(volumes) and {"dfr-prod_odoo-data", "dfr-prod_pgdata"} <= set(after)
     _deploy(inventory)
 
 
