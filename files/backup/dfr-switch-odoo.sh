@@ -96,8 +96,13 @@ trap '[ ! -e "$route" ] || { rm -f "$route"; docker exec "$nginx" nginx -s reloa
 # shellcheck disable=SC2016 # nginx's variable, written as it is
 printf 'set $odoo_host %s;\n' "${new_name#/}" >"$route.partial" && mv "$route.partial" "$route"
 reload_nginx
+# Its anonymous volumes (the base image's VOLUMEs; the named odoo-data stays): by name, because
+# one compose carried over from the container it replaced is mounted by name, which rm -v keeps.
+anonymous=$(docker inspect -f '{{range .Mounts}}{{.Name}} {{end}}' "$old" | tr ' ' '\n' |
+  grep -xE '[0-9a-f]{64}' || true)
 docker stop "$old" >/dev/null
-docker rm -v "$old" >/dev/null  # -v: its anonymous volumes (the image's VOLUMEs), not odoo-data
+docker rm "$old" >/dev/null
+for volume in $anonymous; do docker volume rm "$volume" >/dev/null || log "volume $volume stays"; done
 rm -f "$route"
 reload_nginx
 log "switched: the old Odoo stopped and was removed"
