@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.hosts import TargetHost
-from tests.harness.images import dev_machine_image, wheelhouse
-from tests.integration.test_make_dev import OFFICIAL, WHEELS, _tar
+from tests.integration.test_make_dev import WHEELS, _tar, newcomer_machine
 from tests.unit.addon_repos import Upstream
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -25,13 +24,7 @@ odoo_addons_repositories = [
 
 @pytest.fixture(scope="module")
 def machine(start_hosts, base_images: dict[str, str], tmp_path_factory) -> TargetHost:
-    (host,) = start_hosts(dev_machine_image(), prefix="devaddons")
-    for service, official in OFFICIAL.items():
-        host.load_image(base_images[service], official)
-    host.exec(
-        f"mkdir -p {WHEELS} && tar -C {WHEELS} -x && chmod -R a+rX {WHEELS}",
-        input=_tar(wheelhouse()),
-    )
+    host = newcomer_machine(start_hosts, base_images, "devaddons")
     work = tmp_path_factory.mktemp("dev-addons")
     upstream = Upstream(work, "oca")
     upstream.module("oca_base_tools")

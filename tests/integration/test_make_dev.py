@@ -25,15 +25,22 @@ OFFICIAL = {"odoo": "odoo:18.0", "postgres": "postgres:17", "nginx": "nginx:stab
 WHEELS = "/srv/wheelhouse"
 
 
-@pytest.fixture(scope="module")
-def machine(start_hosts, base_images: dict[str, str], tmp_path_factory) -> TargetHost:
-    (host,) = start_hosts(dev_machine_image(), prefix="newcomer")
+def newcomer_machine(start_hosts, base_images: dict[str, str], prefix: str) -> TargetHost:
+    """A dev-machine host with the stand-ins under the official images' names and the pinned
+    requirements' wheels in WHEELS: what make dev needs there, no registry or index."""
+    (host,) = start_hosts(dev_machine_image(), prefix=prefix)
     for service, official in OFFICIAL.items():
         host.load_image(base_images[service], official)
     host.exec(
         f"mkdir -p {WHEELS} && tar -C {WHEELS} -x && chmod -R a+rX {WHEELS}",
         input=_tar(wheelhouse()),
     )
+    return host
+
+
+@pytest.fixture(scope="module")
+def machine(start_hosts, base_images: dict[str, str], tmp_path_factory) -> TargetHost:
+    host = newcomer_machine(start_hosts, base_images, "newcomer")
     clone = tmp_path_factory.mktemp("clone") / "dfr-deploy"
     subprocess.run(["git", "clone", "-q", str(PROJECT), str(clone)], check=True)
     host.exec("tar -C ~dfr -x && chown -R dfr: ~dfr/dfr-deploy", input=_tar(clone, "dfr-deploy"))
