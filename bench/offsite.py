@@ -32,14 +32,10 @@ import time
 from pathlib import Path
 
 from bench.odoo_dataset import BIG_TABLES, DB, Dataset, Stack, generate, verify
-from tasks.docker_settings import file_sha256
+from bench.target import stand_ins
 from tests.harness.hosts import HostPool, remove_leftovers
 from tests.harness.images import (
-    COMPOSE_BINARY,
     docker_ready_image,
-    nginx_image,
-    odoo_double_image,
-    postgres_image,
     target_image,
 )
 from tests.harness.pyinfra_run import PyinfraRun, pyinfra
@@ -95,12 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     ds = Dataset(args.scale)
     remove_leftovers()
-    bases = {"odoo": odoo_double_image(), "postgres": postgres_image(), "nginx": nginx_image()}
-    docker_data = {
-        "docker_install_mode": "distro",
-        "docker_compose_plugin_src": str(COMPOSE_BINARY),
-        "docker_compose_plugin_sha256": file_sha256(COMPOSE_BINARY),
-    }
+    bases, docker_data = stand_ins()
     with tempfile.TemporaryDirectory(prefix="dfr-bench-") as tmp:
         pool = HostPool(Path(tmp))
         try:

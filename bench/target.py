@@ -20,16 +20,23 @@ from tests.harness.images import (
 from tests.integration.stack import stack_inventory
 
 
-@contextlib.contextmanager
-def prod_target() -> Iterator[tuple[TargetHost, Path, Path]]:
-    """The host, its prod inventory and a scratch directory; all removed afterwards."""
-    remove_leftovers()
+def stand_ins() -> tuple[dict[str, str], dict[str, str]]:
+    """The base images a benchmark host gets (the harness stand-ins, uploaded) and the host data
+    that installs Docker from the distribution with the harness's Compose plugin."""
     bases = {"odoo": odoo_double_image(), "postgres": postgres_image(), "nginx": nginx_image()}
     docker_data = {
         "docker_install_mode": "distro",
         "docker_compose_plugin_src": str(COMPOSE_BINARY),
         "docker_compose_plugin_sha256": file_sha256(COMPOSE_BINARY),
     }
+    return bases, docker_data
+
+
+@contextlib.contextmanager
+def prod_target() -> Iterator[tuple[TargetHost, Path, Path]]:
+    """The host, its prod inventory and a scratch directory; all removed afterwards."""
+    remove_leftovers()
+    bases, docker_data = stand_ins()
     with tempfile.TemporaryDirectory() as tmp:
         pool = HostPool(Path(tmp))
         try:
