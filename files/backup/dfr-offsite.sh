@@ -152,7 +152,7 @@ PY
 }
 
 drill() {
-  local started name="" ok=yes stamp age=0 lines options=(--drill) labels metrics
+  local started name="" ok=yes stamp age=0 lines options=(--drill) labels metrics verdict
   started=$(date +%s)
   lines=$(mktemp)
   labels="{env=\"$DFR_ENV\"}" metrics="$DFR_METRICS_DIR/dfr_drill_$DFR_ENV.prom"
@@ -185,11 +185,15 @@ drill() {
     echo "dfr_backup_drill_backup_age_seconds$labels $age"
   } | write_metric_file "$metrics" ||
     log "could not write the metric file in $DFR_METRICS_DIR"
+  verdict="drill of $repo_env's ${name:-newest off-host backup} FAILED (above): that backup may not restore"
   # A drill that passed pings nothing: the notify URL's check watches the nightly backup, which
-  # a drill's success must not stand in for.
-  [ "$ok" = yes ] || notify no "$lines"
+  # a drill's success must not stand in for. A failed one's ping ends with whose backup it was.
+  if [ "$ok" != yes ]; then
+    echo "$verdict" >>"$lines"
+    notify no "$lines"
+  fi
   rm -f "$lines"
-  [ "$ok" = yes ] || fail "drill of $repo_env's ${name:-newest off-host backup} FAILED (above): that backup may not restore"
+  [ "$ok" = yes ] || fail "$verdict"
   log "drill of $repo_env's $name passed ($(($(date +%s) - started)) s, the backup $((age / 3600)) h old)"
 }
 
