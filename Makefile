@@ -95,12 +95,14 @@ backup_status: $(READY) ## ENV's newest backups, on the host and off-host; fails
 offsite_prune: $(READY) ## Apply the off-host retention, on the backup host with its own authority
 	$(PYINFRA) -y inventories/$(ENV).py tasks/offsite_prune.py
 
-restore_offsite: $(READY) ## Restore ENV from the off-host repository (SNAPSHOT=latest or NAME; asks first)
+restore_offsite: $(READY) ## Restore ENV from the off-host repository (FROM_ENV=prod: another's; SNAPSHOT=latest or NAME; asks first)
 	$(PYINFRA) inventories/$(ENV).py tasks/restore.py --data from=offsite \
-	  --data snapshot=$(call quote,$(or $(SNAPSHOT),latest)) $(if $(CONFIRM),--data confirm=$(call quote,$(CONFIRM)))
+	  --data snapshot=$(call quote,$(or $(SNAPSHOT),latest)) $(if $(CONFIRM),--data confirm=$(call quote,$(CONFIRM))) \
+	  $(if $(FROM_ENV),--data offsite_env=$(call quote,$(FROM_ENV)))
 
-drill: $(READY) ## Restore ENV's newest off-host backup into a scratch database, check it, remove it
-	$(PYINFRA) -y inventories/$(ENV).py tasks/drill.py $(if $(SNAPSHOT),--data snapshot=$(call quote,$(SNAPSHOT)))
+drill: $(READY) ## Restore ENV's newest off-host backup (FROM_ENV=prod: another's) into a scratch database, check it, remove it
+	$(PYINFRA) -y inventories/$(ENV).py tasks/drill.py $(if $(SNAPSHOT),--data snapshot=$(call quote,$(SNAPSHOT))) \
+	  $(if $(FROM_ENV),--data offsite_env=$(call quote,$(FROM_ENV)))
 
 promote_prod_to_staging: $(READY) ## Back up production, restore it on staging, neutralized
 	$(PYINFRA) -y inventories/prod.py tasks/backup.py --data backup_dir=backups/promote

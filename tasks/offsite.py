@@ -7,6 +7,10 @@ the repository's passphrase (0600) and bin/dfr-offsite. Its key is authorized on
 host for one thing only: ``borg serve --append-only --restrict-to-path <its directory>``
 (``restrict``: no shell, no forwarding, no pty), and the repository is made (``borg init``,
 repokey-blake2) once. Everything is checked first: a second run changes nothing.
+
+An environment that reads others' repositories (offsite_reads: staging reading production's,
+to refresh from it or drill it) gets, on the same line, one ``--restrict-to-path`` more per
+source, and each source's settings and passphrase (``offsite-<source>.env``/``.passphrase``).
 """
 
 from __future__ import annotations
@@ -64,8 +68,10 @@ _PUBLIC_KEY = re.compile(r"ssh-ed25519 [A-Za-z0-9+/]{60,100}={0,2}")
 def authorized_line(offsite: OffsiteSettings, public_key: str, client: str) -> str:
     """The backup host's authorized_keys line for ``public_key`` (what ssh-keygen wrote on the
     stack host): anything but an ed25519 key is refused, so nothing the host sends can add
-    options or lines of its own."""
-    command = f"borg serve --append-only --restrict-to-path {offsite.directory}"
+    options or lines of its own. One line for all the directories it may use: sshd takes the
+    first line that matches a key and ignores the others."""
+    paths = " ".join(f"--restrict-to-path {path}" for path in offsite.directories)
+    command = f"borg serve --append-only {paths}"
     key = " ".join(public_key.split()[:2])
     if not _PUBLIC_KEY.fullmatch(key):
         raise StepFailed(f"{client}'s off-host key is not an ed25519 public key: {key[:60]!r}")
@@ -112,6 +118,13 @@ def offsite_client(settings: Settings, offsite: OffsiteSettings) -> None:
                   dest=f"{stack_dir}/{path}", mode="0644")  # fmt: skip
     passphrase = f"{stack_dir}/offsite.passphrase"
     secret_file(name=f"File {passphrase}", dest=passphrase, content=offsite.passphrase + "\n")
+    for source in offsite.reads:
+        env_file = render("offsite.env.j2", settings, o=source, key=key_path(settings))
+        path = f"{stack_dir}/offsite-{source.env}.env"
+        files.put(name=f"File {path} ({source.env}'s repository, read)", src=StringIO(env_file),
+                  dest=path, mode="0644")  # fmt: skip
+        path = f"{stack_dir}/offsite-{source.env}.passphrase"
+        secret_file(name=f"File {path}", dest=path, content=source.passphrase + "\n")
 
     key = key_path(settings)
     public = host.get_fact(FileText, path=f"{key}.pub")
@@ -138,16 +151,77 @@ def offsite_client(settings: Settings, offsite: OffsiteSettings) -> None:
             settings=settings,
             offsite=offsite,
         )
+    timers = {}
     if offsite.drill_schedule and host.get_fact(DockerHostSurvey).has_systemd:
-        _drill_timer(settings, offsite)
+        timers = {drill_unit(settings, env): env for env in offsite.drill_envs}
+        for unit, env in timers.items():
+            _drill_timer(settings, offsite, unit, env)
+    _remove_what_is_no_longer_read(settings, offsite, set(timers))
 
 
-def _drill_timer(settings: Settings, offsite: OffsiteSettings) -> None:
-    unit = f"dfr-drill-{settings.env}"
+def drill_unit(settings: Settings, env: str) -> str:
+    """The drill timer's unit for the repository of ``env``, on a host of ``settings.env``."""
+    return f"dfr-drill-{settings.env}" + ("" if env == settings.env else f"-from-{env}")
+
+
+def borg_base_dir(settings: Settings, env: str) -> str:
+    """borg's cache and key state for the repository of ``env`` (as bin/dfr-offsite sets it)."""
+    return f"/var/lib/dfr-offsite/{settings.env}" + ("" if env == settings.env else f"-from-{env}")
+
+
+class ReadLeftovers(FactBase):
+    """What a host of ``env`` holds for reading other environments' repositories, their drill
+    timers included: paths."""
+
+    def command(self, stack_dir: str, env: str) -> str:
+        return (
+            f"ls -1d {stack_dir}/offsite-*.env {stack_dir}/offsite-*.passphrase "
+            f"/var/lib/dfr-offsite/{env}-from-* /etc/systemd/system/dfr-drill-{env}-from-*.timer "
+            "2>/dev/null || true"
+        )
+
+    @staticmethod
+    def default() -> list[str]:  # no output: nothing there
+        return []
+
+    def process(self, output: list[str]) -> list[str]:
+        return sorted(line for line in output if line.strip())
+
+
+def _remove_what_is_no_longer_read(
+    settings: Settings, offsite: OffsiteSettings, timers: set[str]
+) -> None:
+    """A source taken out of offsite_reads leaves nothing behind (its passphrase, settings,
+    borg state); a drill timer no longer asked for is stopped and removed."""
+    kept = {f"{settings.stack_dir}/offsite-{source.env}.{kind}"
+            for source in offsite.reads for kind in ("env", "passphrase")}  # fmt: skip
+    kept |= {borg_base_dir(settings, source.env) for source in offsite.reads}
+    kept |= {f"/etc/systemd/system/{unit}.timer" for unit in timers}
+    gone = [path for path in host.get_fact(ReadLeftovers, stack_dir=settings.stack_dir,
+                                           env=settings.env) if path not in kept]  # fmt: skip
+    for path in gone:
+        if path.endswith(".timer"):
+            unit = path.rsplit("/", 1)[1].removesuffix(".timer")
+            systemd.service(name=f"Stop the drill timer {unit}.timer, no longer asked for",
+                            service=f"{unit}.timer", running=False, enabled=False)  # fmt: skip
+            for kind in ("timer", "service"):
+                files.file(name=f"No unit {unit}.{kind}", path=f"/etc/systemd/system/{unit}.{kind}",
+                           present=False)  # fmt: skip
+            systemd.daemon_reload(name="Reload systemd units")
+        elif path.startswith("/var/lib/"):
+            files.directory(name=f"No {path} (not read any more)", path=path, present=False)
+        else:
+            files.file(name=f"No {path} (not read any more)", path=path, present=False)
+
+
+def _drill_timer(settings: Settings, offsite: OffsiteSettings, unit: str, env: str) -> None:
+    source = None if env == settings.env else offsite.source(env)
     written = [
         files.put(
             name=f"Unit {unit}.{kind}",
-            src=StringIO(render(f"systemd/dfr-drill.{kind}.j2", settings, o=offsite)),
+            src=StringIO(
+                render(f"systemd/dfr-drill.{kind}.j2", settings, o=offsite, source=source)
+            ),
             dest=f"/etc/systemd/system/{unit}.{kind}",
             mode="0644",
             create_remote_dir=False,
@@ -187,11 +261,13 @@ def _authorize_and_init(settings: Settings, offsite: OffsiteSettings) -> None:
     backup_host = _backup_host(offsite)
     base = offsite.directory.rsplit("/", 1)[0]
     keys = f"{base}/.ssh/authorized_keys"
-    marker = f" dfr-offsite:{offsite.env}:{host.name}"
-    # Under a lock: the stack's hosts of one run authorize their keys at the same time.
+    marker = f"dfr-offsite:{offsite.env}:{host.name}"
+    # Under a lock: the stack's hosts of one run authorize their keys at the same time. This
+    # host's line is the one whose last field is its marker, whole (host1 is not host10).
     script = (
         f"set -e; exec 9>>{base}/.ssh/.lock; flock 9; touch {keys}; "
-        f"{{ grep -vF -e {shlex.quote(marker)} {keys} || true; echo {shlex.quote(line)}; }}"
+        f"{{ DFR_MARKER={shlex.quote(marker)} awk '$NF != ENVIRON[\"DFR_MARKER\"]' {keys}; "
+        f"echo {shlex.quote(line)}; }}"
         f" >{keys}.new; chown {offsite.account}: {keys}.new; chmod 0600 {keys}.new; "
         f"mv {keys}.new {keys}"
     )
@@ -229,28 +305,35 @@ class ToolAnswer(FactBase):
         return output[0] == "OK", [line for line in output[1:] if line]
 
 
-def offsite_answer(settings: Settings, arguments: str) -> list[str]:
-    """``dfr-offsite ARGUMENTS``' output, asked before anything changes: SettingsError (one
-    line) if it fails."""
+def reading(settings: Settings, env: str) -> str:
+    """bin/dfr-offsite's option that selects the repository of ``env`` ("" for its own)."""
+    return "" if env == settings.env else f"--from {shlex.quote(env)} "
+
+
+def offsite_answer(settings: Settings, arguments: str, env: str | None = None) -> list[str]:
+    """``dfr-offsite ARGUMENTS``' output for the repository of ``env`` (default its own), asked
+    before anything changes: SettingsError (one line) if it fails."""
+    env = env or settings.env
+    own = env == settings.env
     ok, lines = host.get_fact(
         ToolAnswer,
         tool=f"{settings.stack_dir}/bin/dfr-offsite",
-        arguments=arguments,
-        needs=f"{settings.stack_dir}/offsite.env",
+        arguments=reading(settings, env) + arguments,
+        needs=f"{settings.stack_dir}/offsite{'' if own else '-' + env}.env",
     )
     if not ok and not lines:
-        raise SettingsError(
-            f"{host.name} is not set up for the off-host repository yet: run deploy.py first"
-        )
+        what = "the off-host repository" if own else f"reading {env}'s off-host repository"
+        raise SettingsError(f"{host.name} is not set up for {what} yet: run deploy.py first")
     if not ok:
         raise SettingsError(f"{host.name}: {lines[-1].split('ERROR: ', 1)[-1]}")
     return lines
 
 
-def offsite_manifest(settings: Settings, snapshot: str) -> tuple[str, dict]:
-    """The name and manifest of the archive ``snapshot`` (or the newest with ``latest``),
-    read from the repository before anything changes: SettingsError (one line) if it cannot."""
-    lines = offsite_answer(settings, f"manifest-of {shlex.quote(snapshot)}")
+def offsite_manifest(settings: Settings, snapshot: str, env: str | None = None) -> tuple[str, dict]:
+    """The name and manifest of the archive ``snapshot`` (or the newest with ``latest``) of the
+    repository of ``env`` (default its own), read before anything changes: SettingsError (one
+    line) if it cannot."""
+    lines = offsite_answer(settings, f"manifest-of {shlex.quote(snapshot)}", env)
     try:
         return lines[0], json.loads("\n".join(lines[1:]))
     except (IndexError, json.JSONDecodeError):

@@ -8,7 +8,7 @@ The backup host is a host of the same inventory, in its group ``backup`` or name
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from pyinfra.api.host import Host
 from tasks.config_values import has_control
 from tasks.errors import SettingsError
 from tasks.secrets import load_offsite_passphrase
+from tasks.settings import ENVIRONMENTS
 
 BACKUP_GROUP = "backup"
 NO_REPOSITORY = (
@@ -42,6 +43,10 @@ class OffsiteSettings:
     max_age_hours: int
     passphrase: str
     drill_schedule: str | None = None
+    # The repositories of other environments this one reads (offsite_reads), on the same
+    # backup host: each with that environment's directory and passphrase.
+    reads: tuple[OffsiteSettings, ...] = ()
+    drill_envs: tuple[str, ...] = ()  # whose repositories the drill timer drills
 
     def __repr__(self) -> str:  # never print the passphrase by accident
         return f"OffsiteSettings({self.account}@{self.address}:{self.port}{self.directory})"
@@ -49,6 +54,27 @@ class OffsiteSettings:
     @property
     def repository(self) -> str:
         return f"ssh://{self.account}@{self.address}:{self.port}{self.directory}/repo"
+
+    @property
+    def directories(self) -> tuple[str, ...]:
+        """Where this environment's key may run borg serve: its own directory, then those of
+        the environments it reads."""
+        return (self.directory, *(source.directory for source in self.reads))
+
+    def source(self, env: str) -> OffsiteSettings:
+        """The repository of ``env``: this environment's own, or one it reads; SettingsError
+        (one line) for any other."""
+        if env == self.env:
+            return self
+        for source in self.reads:
+            if source.env == env:
+                return source
+        listed = ", ".join(source.env for source in self.reads) or "none"
+        raise SettingsError(
+            f"offsite_env {env!r}: {self.env} reads no off-host repository of {env} (its "
+            f"offsite_reads lists {listed}): add it to offsite_reads in group_data/"
+            f"{self.env}.py and deploy {self.env}"
+        )
 
 
 def backup_host_names() -> list[str]:
@@ -79,7 +105,13 @@ def offsite_settings(data: Any, env: str, passphrase: bool = True) -> OffsiteSet
     passphrase is read from the secrets unless ``passphrase`` is False (the backup host's setup
     needs none)."""
     names = backup_host_names()
+    reads = _environments(data, "offsite_reads", env)
     if not names:
+        if reads:
+            raise SettingsError(
+                f"offsite_reads lists {', '.join(reads)} but the inventory has no backup host: "
+                "add the backup host of those repositories to it (group backup)"
+            )
         return None
     if len(names) > 1:
         raise SettingsError(
@@ -130,8 +162,15 @@ def offsite_settings(data: Any, env: str, passphrase: bool = True) -> OffsiteSet
             f"drill_schedule {drill_schedule!r} is not a systemd OnCalendar value: give one on "
             'one line, like "Sun *-*-* 04:00:00"'
         )
+    drill_envs = _environments(data, "drill_envs", env, own=True) or (env,)
+    unread = [drilled for drilled in drill_envs if drilled not in (env, *reads)]
+    if unread:
+        raise SettingsError(
+            f"drill_envs lists {', '.join(unread)}, whose off-host repository {env} does not "
+            f"read: add it to offsite_reads too"
+        )
     secrets_path = Path(str(data.get("secrets_file") or f"secrets/{env}.env"))
-    return OffsiteSettings(
+    own = OffsiteSettings(
         env=env,
         backup_host=name,
         address=address,
@@ -144,4 +183,45 @@ def offsite_settings(data: Any, env: str, passphrase: bool = True) -> OffsiteSet
         max_age_hours=counts["offsite_max_age_hours"],
         passphrase=load_offsite_passphrase(env, secrets_path) if passphrase else "",
         drill_schedule=drill_schedule or None,
+        drill_envs=drill_envs,
     )
+    # Each source's passphrase is read from its own secrets file, next to this one's; never
+    # from the process environment, whose DFR_OFFSITE_PASSPHRASE is this environment's.
+    sources = tuple(
+        replace(
+            own,
+            env=source,
+            directory=f"{base.rstrip('/')}/{source}",
+            passphrase=(
+                load_offsite_passphrase(source, secrets_path.parent / f"{source}.env", own=False)
+                if passphrase
+                else ""
+            ),
+            drill_schedule=None,
+            drill_envs=(),
+        )
+        for source in reads
+    )
+    return replace(own, reads=sources)
+
+
+def _environments(data: Any, key: str, env: str, own: bool = False) -> tuple[str, ...]:
+    """The setting ``key``: a list of environment names (``env`` itself only if ``own``)."""
+    value = data.get(key)
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise SettingsError(
+            f'{key} {value!r} is not a list of environments: write it like ["prod"]'
+        )
+    for name in value:
+        if name not in ENVIRONMENTS:
+            raise SettingsError(
+                f"{key} lists {name!r}, which is not an environment ({', '.join(ENVIRONMENTS)})"
+            )
+        if name == env and not own:
+            raise SettingsError(
+                f"{key} lists {env} itself: its own repository needs no entry, list only "
+                "the other environments it reads"
+            )
+    return tuple(dict.fromkeys(value))

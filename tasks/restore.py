@@ -6,6 +6,9 @@
     ... --data confirm_source=ENV  into prod, a backup made in ENV (staging, dev, unknown)
     pyinfra inventories/prod.py tasks/restore.py --data from=offsite --data snapshot=latest|NAME
                                   from the off-host repository, unpacked on the host itself
+    pyinfra inventories/staging.py tasks/restore.py --data from=offsite --data offsite_env=prod
+                                  from production's repository, which staging reads
+                                  (offsite_reads), neutralized like any copy of production
 
 The archive (a dfr backup, or a zip from Odoo's database manager) is checked here against its
 manifest (its filestore part for its size only: the host hashes that as it arrives), uploaded
@@ -39,7 +42,7 @@ from tasks.backup_tools import install_backup_tools
 from tasks.deploy_lock import hold_deploy_lock
 from tasks.errors import SettingsError
 from tasks.facts import FreeBytes
-from tasks.offsite import offsite_client, offsite_manifest
+from tasks.offsite import offsite_client, offsite_manifest, reading
 from tasks.offsite_settings import OffsiteSettings, is_backup_host, required_offsite_settings
 from tasks.restore_upload import STREAMED, upload_and_restore
 from tasks.settings import Settings
@@ -105,15 +108,21 @@ def _check_room(backup: BackupSettings, needed: int) -> None:
 
 @deploy("Restore from off-host")
 def restore_from_offsite(
-    settings: Settings, backup: BackupSettings, offsite: OffsiteSettings, snapshot: str
+    settings: Settings,
+    backup: BackupSettings,
+    offsite: OffsiteSettings,
+    snapshot: str,
+    source: OffsiteSettings | None = None,
 ) -> None:
-    """The archive ``snapshot`` (or the newest: ``latest``) of the off-host repository,
-    unpacked on the host and restored exactly as a backup the host keeps."""
+    """The archive ``snapshot`` (or the newest: ``latest``) of the off-host repository of
+    ``source`` (default this environment's own), unpacked on the host and restored exactly as
+    a backup the host keeps."""
+    source = source or offsite
     if settings.is_prod and str(host.data.get("confirm") or "") != "prod":
         raise SettingsError(
             "restore replaces production's live database: add --data confirm=prod to go ahead"
         )
-    name, manifest = offsite_manifest(settings, snapshot)
+    name, manifest = offsite_manifest(settings, snapshot, source.env)
     if settings.is_prod:
         _check_for_production(manifest, Path(name))
     parts = sum(int(part.get("size") or 0) for part in manifest.get("files", {}).values())
@@ -125,11 +134,13 @@ def restore_from_offsite(
     if host.data.get("drop_old"):
         options.append("--drop-old")
     bin_dir = f"{settings.stack_dir}/bin"
+    whose = "" if source is offsite else f" of {source.env}"
+    extract = f"{bin_dir}/dfr-offsite {reading(settings, source.env)}extract {shlex.quote(name)}"
     server.shell(
-        name=f"Unpack {name} from {offsite.backup_host}'s repository on the host, restore it into "
-        "a new database, check it, swap it in",
+        name=f"Unpack {name} from {offsite.backup_host}'s repository{whose} on the host, restore "
+        "it into a new database, check it, swap it in",
         commands=[
-            f"{bin_dir}/dfr-offsite extract {shlex.quote(name)} >/dev/null && "
+            f"{extract} >/dev/null && "
             + shlex.join([f"{bin_dir}/dfr-restore", f"incoming/{name}", *options])
         ],
     )
@@ -184,6 +195,8 @@ def restore_entry() -> None:
         return
     if source != "file":
         raise SettingsError(f"from {source!r} is unknown: use from=offsite, or backup_file=PATH")
+    if host.data.get("offsite_env"):
+        raise SettingsError("offsite_env names an off-host repository: add --data from=offsite")
     value = host.data.get("backup_file")
     if not value:
         raise SettingsError(
@@ -199,9 +212,12 @@ def _restore_from_offsite_entry() -> None:
         raise SettingsError("from=offsite restores from the repository: leave out backup_file")
     settings = stack_settings()
     offsite = required_offsite_settings(host.data, settings.env)
+    source = offsite.source(str(host.data.get("offsite_env") or settings.env))
     snapshot = asked_snapshot(host.data)
     hold_deploy_lock(settings, "tasks/restore.py")
-    restore_from_offsite(settings, backup_settings(host.data, settings.env), offsite, snapshot)
+    restore_from_offsite(
+        settings, backup_settings(host.data, settings.env), offsite, snapshot, source
+    )
 
 
 # pyinfra runs this file as a deploy without a module name; importing it only defines restore().

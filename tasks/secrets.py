@@ -73,15 +73,23 @@ def load_secrets(env: str, path: Path) -> Secrets:
 OFFSITE_KEY = "DFR_OFFSITE_PASSPHRASE"
 
 
-def load_offsite_passphrase(env: str, path: Path) -> str:
+def load_offsite_passphrase(env: str, path: Path, own: bool = True) -> str:
     """The passphrase of the environment's off-host repository (borg repokey): asked for only
-    where an off-host repository is configured. Dev's is generated like its other secrets."""
+    where an off-host repository is configured. Dev's is generated like its other secrets.
+    Another environment's (``own`` False: a repository this one reads, offsite_reads) comes
+    from its secrets file only, never generated nor taken from the process environment."""
     _check_private(path)
-    if env == "dev" and not os.environ.get(OFFSITE_KEY):
+    if own and env == "dev" and not os.environ.get(OFFSITE_KEY):
         _generate_missing(path, (OFFSITE_KEY,))
-    value = os.environ.get(OFFSITE_KEY) or (
+    value = (os.environ.get(OFFSITE_KEY) if own else None) or (
         dotenv_values(path).get(OFFSITE_KEY) if path.exists() else None
     )
+    if not value and not own:
+        where = f"{path}" if path.exists() else f"{path} (missing)"
+        raise SettingsError(
+            f"secrets for {env} lack {OFFSITE_KEY} in {where}, which offsite_reads needs to "
+            f"read {env}'s off-host repository: copy it there from {env}'s secrets (mode 0600)"
+        )
     if not value:
         raise SettingsError(
             f"secrets for {env} lack {OFFSITE_KEY} in {path} or the environment, which the "

@@ -9,6 +9,9 @@
 #   dfr-offsite status                "NAME EPOCH REPOSITORY_BYTES" of the newest archive
 #   dfr-offsite drill [NAME|latest]   restore an archive into a scratch database, check it,
 #                                     start Odoo on it, remove it; result in the metric file
+#   dfr-offsite --from ENV VERB ...   the same reads (list, manifest, extract, status, drill)
+#                                     in the repository of another environment ENV, which
+#                                     this one reads (offsite_reads: offsite-ENV.env here)
 #
 # This host reaches the repository with its own key, which the backup host lets run nothing
 # but `borg serve --append-only` in this environment's directory: it adds archives, reads
@@ -21,16 +24,35 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 tool=dfr-offsite
 # shellcheck source=/dev/null
 . "$here/bin/dfr-common"
+
+# The environment whose repository this run uses: this one's, or with --from another's.
+source_env=""
+if [ "${1:-}" = --from ]; then
+  source_env=${2:-}
+  shift 2 || true
+  case "$source_env" in
+    "" | *[!a-z0-9_-]* | "$DFR_ENV") fail "--from takes another environment's name, not '$source_env'" ;;
+  esac
+  [ -f "$here/offsite-$source_env.env" ] ||
+    fail "$DFR_ENV does not read $source_env's off-host repository: add \"$source_env\" to offsite_reads (group_data/$DFR_ENV.py) and deploy $DFR_ENV"
+  case "${1:-}" in
+    list | manifest | manifest-of | extract | status | drill) ;;
+    *) fail "--from $source_env only reads (list, manifest, extract, status, drill): ${1:-no verb} is $source_env's own to do" ;;
+  esac
+fi
+repo_env=${source_env:-$DFR_ENV}
+suffix=${source_env:+-$source_env}
 # shellcheck source=/dev/null
-. "$here/offsite.env"
+. "$here/offsite$suffix.env"
 
 export BORG_REPO=$DFR_OFFSITE_REPOSITORY
-export BORG_PASSCOMMAND="cat $here/offsite.passphrase"
+export BORG_PASSCOMMAND="cat $here/offsite$suffix.passphrase"
 export BORG_RSH="ssh -i $DFR_OFFSITE_KEY -o IdentitiesOnly=yes -o BatchMode=yes \
 -o UserKnownHostsFile=$here/offsite_known_hosts -o GlobalKnownHostsFile=/dev/null \
 -o StrictHostKeyChecking=yes -o ConnectTimeout=15 -o ServerAliveInterval=30"
-# Cache, key state and borg's record of the repositories it knows: this environment's own.
-export BORG_BASE_DIR=/var/lib/dfr-offsite/$DFR_ENV
+# Cache, key state and borg's record of the repositories it knows: this environment's own, and
+# one more for each repository it reads.
+export BORG_BASE_DIR=/var/lib/dfr-offsite/$DFR_ENV${source_env:+-from-$source_env}
 export BORG_RELOCATED_REPO_ACCESS_IS_OK=no BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=no
 export BORG_CHECK_I_KNOW_WHAT_I_AM_DOING=NO BORG_DELETE_I_KNOW_WHAT_I_AM_DOING=NO
 install -d -m 0700 "$BORG_BASE_DIR"
@@ -43,8 +65,10 @@ errors=$(mktemp) out=$(mktemp)
 trap 'rm -f "$errors" "$out"' EXIT
 
 # Runs borg "$@"; on failure, one line saying what went wrong and what to do.
+# Waits up to 10 minutes for the repository's lock (borg's default: 1 s): a push and a read
+# (a drill, another environment's restore) may meet there.
 borg_run() {
-  if borg "$@" 2>"$errors"; then return 0; fi
+  if borg --lock-wait 600 "$@" 2>"$errors"; then return 0; fi
   local why
   why=$(grep -v '^\s*$' "$errors" | grep -vE '^(Traceback|  |Platform|Linux|Borg|PID|sys.argv|SSH_ORIGINAL)' | tail -n1)
   if grep -q 'REMOTE HOST IDENTIFICATION HAS CHANGED\|Host key verification failed' "$errors"; then
@@ -54,7 +78,7 @@ borg_run() {
   elif grep -qiE 'Connection (refused|timed out|closed)|No route to host|Could not resolve|Network is unreachable|Connection reset' "$errors"; then
     fail "the backup host $DFR_OFFSITE_ADDRESS:$DFR_OFFSITE_PORT cannot be reached ($why): check it runs and this host may connect to it"
   elif grep -qi 'passphrase supplied in BORG_PASSCOMMAND is incorrect\|passphrase.*incorrect' "$errors"; then
-    fail "the off-host repository refuses DFR_OFFSITE_PASSPHRASE: secrets/$DFR_ENV.env must hold the passphrase it was made with"
+    fail "the off-host repository refuses DFR_OFFSITE_PASSPHRASE: secrets/$repo_env.env must hold the passphrase it was made with"
   elif grep -q 'does not exist' "$errors"; then
     fail "${why#*: }"
   fi
@@ -67,7 +91,7 @@ archive_name() {
   if [ "$name" = latest ]; then
     borg_run list --short --sort-by timestamp --last 1 >"$out"
     name=$(tail -n1 "$out")
-    [ -n "$name" ] || fail "the off-host repository $DFR_OFFSITE_REPOSITORY holds no archive yet"
+    [ -n "$name" ] || fail "the off-host repository $DFR_OFFSITE_REPOSITORY ($repo_env) holds no archive yet"
   fi
   case "$name" in
     *[!A-Za-z0-9._-]* | .* | "") fail "bad archive name $name" ;;
@@ -128,19 +152,27 @@ PY
 }
 
 drill() {
-  local started name="" ok=yes stamp age=0 lines
+  local started name="" ok=yes stamp age=0 lines options=(--drill) labels metrics verdict
   started=$(date +%s)
   lines=$(mktemp)
+  labels="{env=\"$DFR_ENV\"}" metrics="$DFR_METRICS_DIR/dfr_drill_$DFR_ENV.prom"
+  if [ -n "$source_env" ]; then
+    # Another environment's data on this host: neutralized (no mail, no crons) before Odoo
+    # starts on it, as a restore here would; the metric says whose backup it was, and where.
+    [ "$DFR_ENV" = prod ] || options+=(--neutralize)
+    labels="{env=\"$source_env\",drilled_on=\"$DFR_ENV\"}"
+    metrics="$DFR_METRICS_DIR/dfr_drill_${DFR_ENV}_from_$source_env.prom"
+  fi
   {
+    log "drilling $repo_env's off-host backup ${1:-latest} on $DFR_ENV's host"
     if name=$(extract "${1:-latest}"); then
-      "$here/bin/dfr-restore" "incoming/$name" --drill || ok=no
+      "$here/bin/dfr-restore" "incoming/$name" "${options[@]}" || ok=no
     else
       ok=no
     fi
   } 2> >(tee -a "$lines" >&2)
   stamp=$(printf '%s' "$name" | sed -n 's/.*-\([0-9]\{8\}\)T\([0-9]\{2\}\)\([0-9]\{2\}\)\([0-9]\{2\}\)Z\.dfrbak$/\1 \2:\3:\4/p')
   [ -z "$stamp" ] || age=$(($(date +%s) - $(date -u -d "$stamp" +%s)))
-  labels="{env=\"$DFR_ENV\"}"
   {
     echo "# HELP dfr_backup_drill_last_result 1 if the last drill restored, checked and started Odoo on the newest off-host backup, else 0."
     echo "# TYPE dfr_backup_drill_last_result gauge"
@@ -151,14 +183,18 @@ drill() {
     echo "dfr_backup_drill_last_duration_seconds$labels $(($(date +%s) - started))"
     echo "# TYPE dfr_backup_drill_backup_age_seconds gauge"
     echo "dfr_backup_drill_backup_age_seconds$labels $age"
-  } | write_metric_file "$DFR_METRICS_DIR/dfr_drill_$DFR_ENV.prom" ||
+  } | write_metric_file "$metrics" ||
     log "could not write the metric file in $DFR_METRICS_DIR"
+  verdict="drill of $repo_env's ${name:-newest off-host backup} FAILED (above): that backup may not restore"
   # A drill that passed pings nothing: the notify URL's check watches the nightly backup, which
-  # a drill's success must not stand in for.
-  [ "$ok" = yes ] || notify no "$lines"
+  # a drill's success must not stand in for. A failed one's ping ends with whose backup it was.
+  if [ "$ok" != yes ]; then
+    echo "$verdict" >>"$lines"
+    notify no "$lines"
+  fi
   rm -f "$lines"
-  [ "$ok" = yes ] || fail "drill of ${name:-the newest off-host backup} FAILED (above): that backup may not restore"
-  log "drill of $name passed ($(($(date +%s) - started)) s, the backup $((age / 3600)) h old)"
+  [ "$ok" = yes ] || fail "$verdict"
+  log "drill of $repo_env's $name passed ($(($(date +%s) - started)) s, the backup $((age / 3600)) h old)"
 }
 
 init() {

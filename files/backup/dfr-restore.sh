@@ -2,7 +2,7 @@
 # dfr-restore: restore a backup into a NEW database, prove it, then swap it in.
 #
 #   dfr-restore SOURCE [--neutralize] [--drop-old] [--upload=BYTES] [--filestore-on-stdin]
-#   dfr-restore SOURCE --drill
+#   dfr-restore SOURCE --drill [--neutralize]
 #
 # SOURCE is a backup directory in $DFR_BACKUP_DIR: incoming/NAME (uploaded by dfr-deploy,
 # removed afterwards) or NAME (a copy dfr-backup kept on this host, left as it is).
@@ -13,8 +13,8 @@
 # The live database and filestore are not touched until the new ones are restored and
 # checked; they are then kept as <db>_old_<timestamp> (unless --drop-old), and put back if
 # Odoo does not serve the new ones. A put-back that fails says so, with the state it left.
-# A --drill goes as far as the checks, then starts Odoo on the new database once
-# (--stop-after-init), and removes it: the live database is never touched.
+# A --drill goes as far as the checks (and the neutralization, if asked), then starts Odoo on
+# the new database once (--stop-after-init), and removes it: the live database is never touched.
 set -euo pipefail
 # The operator's SSH session may end mid-restore: its output is then gone, but the restore
 # must still clean up (or finish its swap), not die of SIGPIPE on the next line it logs.
@@ -261,6 +261,13 @@ wait "$analyze_job" || { cat "$work/analyze.err" >&2; fail "analyzing the new da
 analyze_job=""
 log "tables, $modules modules and every attachment's file are present; the database is analyzed"
 
+if [ "$neutralize" = yes ]; then
+  log "neutralizing $new_db (outgoing mail, crons, payment providers …) with odoo neutralize"
+  compose run --rm --no-deps -T odoo odoo neutralize -d "$new_db"
+  [ "$(new_sql -c "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'")" = true ] ||
+    fail "odoo neutralize did not mark $new_db as neutralized"
+fi
+
 if [ "$drill" = yes ]; then
   log "drill: starting Odoo on $new_db once (--stop-after-init)"
   compose run --rm --no-deps -T odoo odoo server -d "$new_db" --stop-after-init --no-http \
@@ -272,13 +279,6 @@ if [ "$drill" = yes ]; then
   rm -rf "${filestores:?}/$new_db"
   log "drill passed: $source_name restored, checked, Odoo starts on it; the scratch copy is removed"
   exit 0
-fi
-
-if [ "$neutralize" = yes ]; then
-  log "neutralizing $new_db (outgoing mail, crons, payment providers …) with odoo neutralize"
-  compose run --rm --no-deps -T odoo odoo neutralize -d "$new_db"
-  [ "$(new_sql -c "SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'")" = true ] ||
-    fail "odoo neutralize did not mark $new_db as neutralized"
 fi
 
 # Odoo serves the restored database: /web/health is not enough, it answers without touching

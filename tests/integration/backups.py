@@ -91,6 +91,18 @@ def fingerprint(host: TargetHost, db: str = "dfr") -> dict[str, str]:
     return prints
 
 
+def assert_neutralized(host: TargetHost) -> None:
+    """The live database is neutralized as odoo neutralize leaves it: marked so, no active cron
+    but the autovacuum, no mail server but an invalid one."""
+    assert psql(host, "SELECT value FROM ir_config_parameter "
+                      "WHERE key = 'database.is_neutralized'") == "true"  # fmt: skip
+    assert psql(host, "SELECT count(*) FROM ir_cron WHERE active") == psql(
+        host, "SELECT count(*) FROM ir_cron c JOIN ir_model_data d ON d.res_id = c.id "
+              "AND d.model = 'ir.cron' WHERE c.active AND d.name = 'autovacuum_job'",
+    )  # fmt: skip
+    assert psql(host, "SELECT smtp_host FROM ir_mail_server WHERE active") == "invalid"
+
+
 def damage(host: TargetHost) -> None:
     psql(host, "DROP TABLE plot; DELETE FROM farmer WHERE id % 3 = 0; "
                "UPDATE farmer SET name = 'overwritten' WHERE id = 1;", user="dfr")  # fmt: skip

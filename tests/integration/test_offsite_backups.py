@@ -35,15 +35,15 @@ KNOWN_STRINGS = ["Ñandú", "Farmer 1999", "large object ✓", "plain text", "Vi
 def with_backup_host(inventory: Path, backup: TargetHost) -> Path:
     """The inventory with ``backup`` in its group backup, reading the same secrets."""
     name, data = backup.inventory_entry()
-    data["secrets_file"] = str(inventory.parent / "prod.env")
-    path = inventory.with_name("prod.py")
-    path.write_text(path.read_text() + f"backup = [({name!r}, {data!r})]\n")
-    return path
+    data["secrets_file"] = str(inventory.with_suffix(".env"))
+    inventory.write_text(inventory.read_text() + f"backup = [({name!r}, {data!r})]\n")
+    return inventory
 
 
-def add_passphrase(inventory: Path) -> None:
-    with open(inventory.parent / "prod.env", "a") as secrets:
-        secrets.write(f"DFR_OFFSITE_PASSPHRASE={PASSPHRASE}\n")
+def add_passphrase(inventory: Path, passphrase: str = PASSPHRASE) -> None:
+    """The off-host passphrase in the secrets of the inventory's environment."""
+    with open(inventory.with_suffix(".env"), "a") as secrets:
+        secrets.write(f"DFR_OFFSITE_PASSPHRASE={passphrase}\n")
 
 
 def offsite(host: TargetHost, command: str, check: bool = True) -> str:
@@ -419,19 +419,20 @@ def test_disaster_recovery_onto_a_fresh_host(recovered, original):
 DRILL_METRICS = "/var/lib/node_exporter/textfile_collector/dfr_drill_prod.prom"
 
 
-def _live(host: TargetHost) -> str:
+def live_databases(host: TargetHost) -> str:
+    """The stack's databases and their OIDs: a restore or a scratch copy left shows here."""
     return psql(host, "SELECT string_agg(datname || ':' || oid, ',' ORDER BY datname) "
                       "FROM pg_database WHERE datname LIKE 'dfr%'")  # fmt: skip
 
 
 def test_a_drill_passes_on_a_good_backup_and_fails_loudly_on_a_damaged_one(recovered, backup_host):
     host, inventory = recovered
-    databases = _live(host)
+    databases = live_databases(host)
     run = pyinfra(inventory, "tasks/drill.py")
     assert run.returncode == 0, run.stderr[-3000:]
     assert "drill passed" in run.stderr and "Odoo starts on it" in run.stderr
     assert metric(host, "dfr_backup_drill_last_result", DRILL_METRICS) == 1
-    assert _live(host) == databases  # no scratch copy left, the live one untouched
+    assert live_databases(host) == databases  # no scratch copy left, the live one untouched
     # The weekly timer's drill, run now.
     host.exec("systemctl start dfr-drill-prod.service", check=False)  # oneshot: waits for it
     assert host.exec("systemctl show -P Result dfr-drill-prod.service") == "success"
@@ -451,4 +452,4 @@ def test_a_drill_passes_on_a_good_backup_and_fails_loudly_on_a_damaged_one(recov
     assert failed.returncode != 0
     assert "FAILED (above): that backup may not restore" in failed.stderr, failed.stderr[-3000:]
     assert metric(host, "dfr_backup_drill_last_result", DRILL_METRICS) == 0
-    assert _live(host) == databases
+    assert live_databases(host) == databases

@@ -144,3 +144,89 @@ def test_the_authorized_line_allows_borg_serve_append_only_and_nothing_else(tmp_
     for forged in ('ssh-ed25519 AAAA",no-restrict', "ssh-rsa AAAAB3", 'x command="sh"'):
         with pytest.raises(StepFailed, match="is not an ed25519 public key"):
             authorized_line(offsite, forged, "odoo")
+
+
+PROD_PASSPHRASE = "Qp7Rw2Xe9Ty4Ui6Oa1Sd8Fg3Hj5"
+
+
+def _reader(tmp_path: Path, prod: str | None = PROD_PASSPHRASE, **extra) -> dict:
+    """Staging's data reading production's repository, prod.env next to staging.env."""
+    data = _data(tmp_path, env="staging", **{"offsite_reads": ["prod"], **extra})
+    secrets = tmp_path / "prod.env"
+    secrets.write_text("DFR_DB_PASSWORD=unrelated-to-this-0123456789\n")
+    if prod is not None:
+        with open(secrets, "a") as handle:
+            handle.write(f"DFR_OFFSITE_PASSPHRASE={prod}\n")
+    secrets.chmod(0o600)
+    return data
+
+
+def test_a_reading_environment_gets_each_sources_directory_and_passphrase(tmp_path, monkeypatch):
+    # This environment's own passphrase in the process environment is never taken for prod's.
+    monkeypatch.setenv("DFR_OFFSITE_PASSPHRASE", PASSPHRASE)
+    data = _reader(tmp_path)
+    with on_stack_host(data, backup=["vault"]):
+        offsite = offsite_settings(data, "staging")
+    (prod,) = offsite.reads
+    assert offsite.source("prod") is prod and offsite.source("staging") is offsite
+    assert prod.repository == "ssh://dfr-offsite@vault.example.org:22/srv/dfr-offsite/prod/repo"
+    assert (prod.passphrase, offsite.passphrase) == (PROD_PASSPHRASE, PASSPHRASE)
+    assert offsite.directories == ("/srv/dfr-offsite/staging", "/srv/dfr-offsite/prod")
+    assert offsite.drill_envs == ("staging",)
+    assert PROD_PASSPHRASE not in repr(offsite)
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc2Y1bq0J3vH3b7yq7g0cG5c2b0w1wq8Xz8k3m4n5p6"
+    assert authorized_line(offsite, key, "odoo") == (
+        'command="borg serve --append-only --restrict-to-path /srv/dfr-offsite/staging '
+        '--restrict-to-path /srv/dfr-offsite/prod",restrict '
+        f"{key} dfr-offsite:staging:odoo"
+    )
+    with pytest.raises(SettingsError, match=r"'dev': staging reads no .* offsite_reads"):
+        offsite.source("dev")
+
+
+def test_drill_envs_may_name_the_sources(tmp_path):
+    data = _reader(tmp_path, drill_envs=["staging", "prod"])
+    with on_stack_host(data, backup=["vault"]):
+        assert offsite_settings(data, "staging").drill_envs == ("staging", "prod")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"offsite_reads": "prod"}, r"offsite_reads 'prod' is not a list of environments"),
+        ({"offsite_reads": ["qa"]}, r"offsite_reads lists 'qa', which is not an environment"),
+        ({"offsite_reads": ["staging"]}, "offsite_reads lists staging itself"),
+        ({"drill_envs": ["dev"]}, "drill_envs lists dev, whose off-host repository staging does"),
+    ],
+)
+def test_bad_reads_are_refused_in_one_line(tmp_path, extra, message):
+    data = _reader(tmp_path, **extra)
+    with on_stack_host(data, backup=["vault"]), pytest.raises(SettingsError, match=message):
+        offsite_settings(data, "staging")
+
+
+def test_reads_need_the_backup_host_in_the_inventory(tmp_path):
+    data = _reader(tmp_path)
+    with on_stack_host(data), pytest.raises(SettingsError, match="no backup host"):
+        offsite_settings(data, "staging")
+
+
+@pytest.mark.parametrize(
+    ("prod", "message"),
+    [
+        (None, r"secrets for prod lack DFR_OFFSITE_PASSPHRASE in .*prod.env, which offsite_reads"),
+        ("changeme-changeme-changeme", "DFR_OFFSITE_PASSPHRASE for prod looks like a placeholder"),
+    ],
+)
+def test_a_sources_passphrase_must_be_in_its_secrets_file(tmp_path, prod, message):
+    data = _reader(tmp_path, prod=prod)
+    with on_stack_host(data, backup=["vault"]), pytest.raises(SettingsError, match=message) as e:
+        offsite_settings(data, "staging")
+    assert "\n" not in str(e.value)
+
+
+def test_a_missing_source_secrets_file_is_named(tmp_path):
+    data = _reader(tmp_path)
+    (tmp_path / "prod.env").unlink()
+    with on_stack_host(data, backup=["vault"]), pytest.raises(SettingsError, match=r"\(missing\)"):
+        offsite_settings(data, "staging")

@@ -1,0 +1,231 @@
+"""Staging reads production's off-host repository (offsite_reads): it refreshes itself from
+production's backups and drills them on its own host, and its key still takes nothing away."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness.hosts import HostPool, TargetHost
+from tests.harness.images import docker_ready_image
+from tests.harness.pyinfra_run import pyinfra
+from tests.harness.waiting import wait_for
+from tests.integration import test_offsite_backups as offsite_backups
+from tests.integration.backups import assert_neutralized, fingerprint
+from tests.integration.stack import stack_inventory
+from tests.integration.test_offsite_backups import (
+    PASSPHRASE,
+    RECEIVER,
+    REPOSITORY,
+    add_passphrase,
+    live_databases,
+    received,
+    with_backup_host,
+)
+
+# The production host, the backup host and production's archive sent off-host: the module
+# fixtures of the off-host backup tests, made once more for this module.
+backup_host, prod, original, sent = (
+    offsite_backups.backup_host,
+    offsite_backups.prod,
+    offsite_backups.original,
+    offsite_backups.sent,
+)
+
+STAGING_PASSPHRASE = "Zt4Kp8Wq2Lm6Rv9Xc3Nb7Hy5Gd1"
+READS = {
+    "offsite_reads": ["prod"],
+    "drill_schedule": "Sun *-*-* 04:00:00",
+    "drill_envs": ["prod"],
+}
+DRILL_METRICS = "/var/lib/node_exporter/textfile_collector/dfr_drill_staging_from_prod.prom"
+KEYS = "/srv/dfr-offsite/.ssh/authorized_keys"
+FROM_PROD = {"from": "offsite", "offsite_env": "prod"}
+
+
+@pytest.fixture(scope="module")
+def staging(start_hosts, pool: HostPool, base_images, distro_docker_data, backup_host, prod):
+    """Staging, deployed with production's backup host and reading production's repository:
+    production's passphrase in prod.env beside staging.env (nothing else of production's)."""
+    (host,) = start_hosts(docker_ready_image(), prefix="rstaging")
+    inventory = stack_inventory(pool, [host], "staging", base_images, distro_docker_data)
+    add_passphrase(inventory, STAGING_PASSPHRASE)
+    prod_secrets = inventory.with_name("prod.env")
+    prod_secrets.write_text(f"DFR_OFFSITE_PASSPHRASE={PASSPHRASE}\n")
+    prod_secrets.chmod(0o600)
+    inventory = with_backup_host(inventory, backup_host)
+    with open(inventory, "a") as text:
+        text.write(f"targets[0][1].update({READS!r})\n")
+    run = pyinfra(inventory, "deploy.py")
+    assert run.returncode == 0, run.stderr[-3000:]
+    return host, inventory
+
+
+def key_line(backup_host: TargetHost, host: TargetHost, env: str) -> str:
+    (line,) = [
+        line
+        for line in backup_host.exec(f"cat {KEYS}").splitlines()
+        if line.endswith(f" dfr-offsite:{env}:{host.name}")
+    ]
+    return line
+
+
+def test_staging_restores_productions_off_host_backup_neutralized(staging, sent, original):
+    host, inventory = staging
+    run = pyinfra(inventory, "tasks/restore.py", data={**FROM_PROD, "snapshot": "latest"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"Unpack {sent}" in run.stderr
+    assert_neutralized(host)
+    restored = fingerprint(host)
+    # Everything but Odoo's own ir_* tables, which the neutralization changes.
+    as_backed_up = {k: v for k, v in original.items() if not k.startswith("table ir_")}
+    assert {k: restored.get(k) for k in as_backed_up} == as_backed_up
+
+
+def test_a_drill_of_productions_backup_on_staging_leaves_staging_as_it_was(staging, sent):
+    host, inventory = staging
+    databases, data = live_databases(host), fingerprint(host)
+    run = pyinfra(inventory, "tasks/drill.py", data={"offsite_env": "prod"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"drill of prod's {sent} passed" in run.stderr and "neutralizing" in run.stderr
+    metrics = host.exec(f"cat {DRILL_METRICS}")
+    assert 'dfr_backup_drill_last_result{env="prod",drilled_on="staging"} 1' in metrics
+    assert (live_databases(host), fingerprint(host)) == (databases, data)
+    # The weekly timer's drill of production's backup, run now.
+    unit = "dfr-drill-staging-from-prod"
+    host.exec(f"systemctl start {unit}.service", check=False)  # oneshot: waits for it
+    assert host.exec(f"systemctl show -P Result {unit}.service") == "success", host.exec(
+        f"journalctl -u {unit}.service | tail -n 20"
+    )
+    assert host.exec(f"systemctl is-enabled {unit}.timer") == "enabled"
+    assert live_databases(host) == databases
+
+
+def test_a_second_deploy_changes_nothing_and_shows_no_passphrase(staging, prod, backup_host):
+    host, inventory = staging
+    again = pyinfra(inventory, "deploy.py")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.changed() == []
+    dry = pyinfra(inventory, "deploy.py", "--dry", "--diff", execute=False, json_output=False)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert PASSPHRASE not in dry.output and STAGING_PASSPHRASE not in dry.output
+    modes = host.exec("stat -c '%a %U' /opt/dfr/staging/offsite-prod.passphrase")
+    assert modes == "600 root"
+    assert key_line(backup_host, host, "staging").startswith(
+        'command="borg serve --append-only --restrict-to-path /srv/dfr-offsite/staging '
+        '--restrict-to-path /srv/dfr-offsite/prod",restrict '
+    )
+    assert key_line(backup_host, prod[0], "prod").startswith(
+        'command="borg serve --append-only --restrict-to-path /srv/dfr-offsite/prod",restrict '
+    )
+
+
+def test_bad_inputs_are_refused_in_one_line_changing_nothing(staging, backup_host):
+    host, inventory = staging
+    databases = live_databases(host)
+    for task, data in (("tasks/restore.py", {"from": "offsite"}), ("tasks/drill.py", {})):
+        run = pyinfra(inventory, task, data={**data, "offsite_env": "dev"})
+        assert run.returncode != 0
+        assert "staging reads no off-host repository of dev" in run.last_error_line()
+        assert "offsite_reads" in run.last_error_line()
+    assert live_databases(host) == databases
+
+    prod_secrets = inventory.with_name("prod.env")
+    kept = prod_secrets.read_text()
+    prod_secrets.write_text("DFR_DB_PASSWORD=Hq3Nw8Xe2Tk6Vb9Zs4Lm\n")
+    keys = backup_host.exec(f"cat {KEYS}")
+    try:
+        run = pyinfra(inventory, "deploy.py")
+    finally:
+        prod_secrets.write_text(kept)
+    assert run.returncode != 0
+    assert "secrets for prod lack DFR_OFFSITE_PASSPHRASE" in run.last_error_line()
+    assert "offsite_reads" in run.last_error_line()
+    assert backup_host.exec(f"cat {KEYS}") == keys
+    assert host.exec("cat /opt/dfr/staging/offsite-prod.passphrase") == PASSPHRASE
+
+
+def test_stagings_key_cannot_take_anything_away_from_production(staging, sent, backup_host):
+    host = staging[0]
+    segments = f"cd {REPOSITORY}/data && find . -type f | xargs sha256sum"
+    before = set(backup_host.exec(segments).splitlines())
+    borg = (
+        "set -a; . /opt/dfr/staging/offsite-prod.env; set +a; "
+        "export BORG_REPO=$DFR_OFFSITE_REPOSITORY "
+        "BORG_PASSCOMMAND='cat /opt/dfr/staging/offsite-prod.passphrase' "
+        "BORG_BASE_DIR=/var/lib/dfr-offsite/staging-from-prod "
+        'BORG_RSH="ssh -i $DFR_OFFSITE_KEY -o BatchMode=yes '
+        '-o UserKnownHostsFile=/opt/dfr/staging/offsite_known_hosts"; '
+    )
+    destroy = host.exec(
+        borg + "BORG_DELETE_I_KNOW_WHAT_I_AM_DOING=YES borg delete 2>&1; echo rc=$?", check=False
+    )
+    assert "append-only mode" in destroy and "rc=0" not in destroy
+    ssh = borg + "$BORG_RSH dfr-offsite@$DFR_OFFSITE_ADDRESS"
+    host.exec(f"{ssh} 'touch /tmp/owned; rm -rf /srv/dfr-offsite/prod' </dev/null 2>&1 || true")
+    assert backup_host.exec("ls /tmp/owned 2>/dev/null || true") == ""
+    interactive = host.exec(f"{ssh} -tt </dev/null 2>&1; echo rc=$?", check=False)
+    assert "PTY allocation request failed" in interactive
+    assert before <= set(backup_host.exec(segments).splitlines())
+    assert sent in archives_read_by(host)
+
+
+def archives_read_by(host: TargetHost) -> list[str]:
+    return host.exec("/opt/dfr/staging/bin/dfr-offsite --from prod list").split()
+
+
+def test_a_failed_drill_says_whose_backup_to_the_drilling_environments_url(staging, backup_host):
+    host, inventory = staging
+    url = f"http://{backup_host.address}:8099/ping/staging"
+    run = pyinfra(inventory, "deploy.py", data={"backup_notify_url": url})
+    assert run.returncode == 0, run.stderr[-3000:]
+    backup_host.exec("cat >/var/tmp/receiver.py", input=RECEIVER.encode())
+    backup_host.exec("systemd-run --unit dfr-test-receiver python3 /var/tmp/receiver.py")
+    wait_for("the test receiver", lambda: backup_host.exec(
+        "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8099))' "
+        "2>/dev/null && echo up || true") == "up")  # fmt: skip
+    missing = "prod-dfr-20000101T000000Z.dfrbak"
+    failed = pyinfra(inventory, "tasks/drill.py", data={"offsite_env": "prod", "snapshot": missing})
+    assert failed.returncode != 0
+    verdict = "drill of prod's newest off-host backup FAILED (above): that backup may not restore"
+    assert verdict in failed.stderr
+    (ping,) = received(backup_host)
+    assert ping.startswith("/ping/staging/fail ") and f"Archive {missing} does not exist" in ping
+    assert ping.rstrip(" |").endswith(verdict)
+    metrics = host.exec(f"cat {DRILL_METRICS}")
+    assert 'dfr_backup_drill_last_result{env="prod",drilled_on="staging"} 0' in metrics
+
+
+def test_taking_prod_out_of_offsite_reads_takes_the_access_away(staging, prod, backup_host):
+    host, inventory = staging
+    # Another host's line, whose name starts with this one's: left as it is.
+    neighbour = (
+        'command="borg serve --append-only --restrict-to-path /srv/dfr-offsite/staging",restrict '
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc2Y1bq0J3vH3b7yq7g0cG5c2b0w1wq8Xz8k3m4n5p6 "
+        f"dfr-offsite:staging:{host.name}0"
+    )
+    backup_host.exec(f"echo '{neighbour}' >>{KEYS}")
+    run = pyinfra(inventory, "deploy.py", data={"offsite_reads": "[]", "drill_envs": "null"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert key_line(backup_host, host, "staging").startswith(
+        'command="borg serve --append-only --restrict-to-path /srv/dfr-offsite/staging",'
+    )
+    assert neighbour in backup_host.exec(f"cat {KEYS}").splitlines()
+    left = host.exec(
+        "ls -d /opt/dfr/staging/offsite-prod.* /var/lib/dfr-offsite/staging-from-prod "
+        "/etc/systemd/system/dfr-drill-staging-from-prod.* 2>/dev/null || true"
+    )
+    assert left == ""
+    refused = host.exec("/opt/dfr/staging/bin/dfr-offsite --from prod list 2>&1", check=False)
+    assert "staging does not read prod's off-host repository" in refused
+    # The key itself: the backup host lets it use staging's directory only.
+    direct = host.exec(
+        "set -a; . /opt/dfr/staging/offsite.env; set +a; BORG_BASE_DIR=$(mktemp -d) "
+        'BORG_RSH="ssh -i $DFR_OFFSITE_KEY -o BatchMode=yes '
+        '-o UserKnownHostsFile=/opt/dfr/staging/offsite_known_hosts" borg list '
+        "ssh://dfr-offsite@$DFR_OFFSITE_ADDRESS:$DFR_OFFSITE_PORT/srv/dfr-offsite/prod/repo "
+        "2>&1; echo rc=$?",
+        check=False,
+    )
+    assert "not allowed" in direct and "rc=0" not in direct, direct
+    again = pyinfra(inventory, "deploy.py", data={"offsite_reads": "[]", "drill_envs": "null"})
+    assert again.returncode == 0 and again.changed() == [], again.stderr[-3000:]
