@@ -131,8 +131,8 @@ drill_schedule = None
 # Other environments whose off-host repositories this one's stack hosts may read (restore from,
 # drill), on this inventory's backup host: staging's ["prod"] refreshes staging from
 # production's off-host backups. Each one's DFR_OFFSITE_PASSPHRASE is read from its secrets
-# file next to this environment's (secrets/prod.env) and kept on the hosts (0600). Their key
-# stays append-only there: they can read and add, never delete (docs/offsite-backups.md).
+# file next to this environment's (secrets/prod.env) and kept on the hosts (0600). Their read
+# key there can neither add nor delete (docs/offsite-backups.md).
 offsite_reads = []
 # Whose repositories the drill timer drills: None for this environment's own, or a list of it
 # and/or environments of offsite_reads, e.g. ["prod"] (timer dfr-drill-<env>-from-prod).

@@ -9,8 +9,11 @@ host for one thing only: ``borg serve --append-only --restrict-to-path <its dire
 repokey-blake2) once. Everything is checked first: a second run changes nothing.
 
 An environment that reads others' repositories (offsite_reads: staging reading production's,
-to refresh from it or drill it) gets, on the same line, one ``--restrict-to-path`` more per
-source, and each source's settings and passphrase (``offsite-<source>.env``/``.passphrase``).
+to refresh from it or drill it) gets a second key for them (``offsite/id_ed25519_read``), which
+the backup host lets run ``borg serve`` in their directories with a storage quota (10 MB)
+under what they hold: borg dooms any transaction that would write there, so the key reads and
+can neither add nor delete. Each source's settings and passphrase go in
+``offsite-<source>.env``/``.passphrase``.
 """
 
 from __future__ import annotations
@@ -62,20 +65,46 @@ def key_path(settings: Settings) -> str:
     return f"{settings.stack_dir}/offsite/id_ed25519"
 
 
+def read_key_path(settings: Settings) -> str:
+    """The key that reads other environments' repositories (offsite_reads)."""
+    return f"{settings.stack_dir}/offsite/id_ed25519_read"
+
+
 _PUBLIC_KEY = re.compile(r"ssh-ed25519 [A-Za-z0-9+/]{60,100}={0,2}")
+# borg serve's smallest quota. A repository already holding more refuses every write: borg
+# dooms the transaction of a create, a delete or a prune before it commits.
+READ_ONLY_QUOTA = "10M"
+
+
+def own_marker(offsite: OffsiteSettings, client: str) -> str:
+    return f"dfr-offsite:{offsite.env}:{client}"
+
+
+def read_marker(offsite: OffsiteSettings, client: str) -> str:
+    return f"dfr-offsite-read:{offsite.env}:{client}"
 
 
 def authorized_line(offsite: OffsiteSettings, public_key: str, client: str) -> str:
     """The backup host's authorized_keys line for ``public_key`` (what ssh-keygen wrote on the
-    stack host): anything but an ed25519 key is refused, so nothing the host sends can add
-    options or lines of its own. One line for all the directories it may use: sshd takes the
-    first line that matches a key and ignores the others."""
-    paths = " ".join(f"--restrict-to-path {path}" for path in offsite.directories)
-    command = f"borg serve --append-only {paths}"
+    stack host): append-only in this environment's directory. Anything but an ed25519 key is
+    refused, so nothing the host sends can add options or lines of its own."""
+    command = f"borg serve --append-only --restrict-to-path {offsite.directory}"
+    return _line(command, public_key, client, own_marker(offsite, client))
+
+
+def read_line(offsite: OffsiteSettings, public_key: str, client: str) -> str:
+    """The line for the host's read key: the directories of the environments it reads, where
+    the quota leaves borg nothing to write."""
+    paths = " ".join(f"--restrict-to-path {source.directory}" for source in offsite.reads)
+    command = f"borg serve --append-only --storage-quota {READ_ONLY_QUOTA} {paths}"
+    return _line(command, public_key, client, read_marker(offsite, client))
+
+
+def _line(command: str, public_key: str, client: str, marker: str) -> str:
     key = " ".join(public_key.split()[:2])
     if not _PUBLIC_KEY.fullmatch(key):
         raise StepFailed(f"{client}'s off-host key is not an ed25519 public key: {key[:60]!r}")
-    return f'command="{command}",restrict {key} dfr-offsite:{offsite.env}:{client}'
+    return f'command="{command}",restrict {key} {marker}'
 
 
 def _install_borg(name: str) -> None:
@@ -119,15 +148,13 @@ def offsite_client(settings: Settings, offsite: OffsiteSettings) -> None:
     passphrase = f"{stack_dir}/offsite.passphrase"
     secret_file(name=f"File {passphrase}", dest=passphrase, content=offsite.passphrase + "\n")
     for source in offsite.reads:
-        env_file = render("offsite.env.j2", settings, o=source, key=key_path(settings))
+        env_file = render("offsite.env.j2", settings, o=source, key=read_key_path(settings))
         path = f"{stack_dir}/offsite-{source.env}.env"
         files.put(name=f"File {path} ({source.env}'s repository, read)", src=StringIO(env_file),
                   dest=path, mode="0644")  # fmt: skip
         path = f"{stack_dir}/offsite-{source.env}.passphrase"
         secret_file(name=f"File {path}", dest=path, content=source.passphrase + "\n")
 
-    key = key_path(settings)
-    public = host.get_fact(FileText, path=f"{key}.pub")
     authorized = backup_host.get_fact(
         FileText,
         path=f"{offsite.directory.rsplit('/', 1)[0]}/.ssh/authorized_keys",
@@ -138,15 +165,14 @@ def offsite_client(settings: Settings, offsite: OffsiteSettings) -> None:
         paths=(f"{offsite.directory}/repo/config",),
         _sudo=bool(backup_host.data.get("_sudo")),
     )
-    try:
-        line = authorized_line(offsite, public, host.name) if public is not None else None
-    except StepFailed:  # the callback below says so, in one line
-        line = None
-    in_place = line is not None and line in (authorized or "").splitlines() and initialized
+    markers = ([own_marker(offsite, host.name)], [read_marker(offsite, host.name)])
+    present = {line for line in (authorized or "").splitlines() if line.split()[-1:] in markers}
+    wanted = wanted_lines(settings, offsite)
+    in_place = wanted is not None and set(wanted) == present and initialized
     if not in_place:
         python.call(
-            name=f"Authorize this host's key on {offsite.backup_host} (append-only) and make "
-            "the repository if it is missing",
+            name=f"Authorize this host's keys on {offsite.backup_host} (append-only, read-only) "
+            "and make the repository if it is missing",
             function=_authorize_and_init,
             settings=settings,
             offsite=offsite,
@@ -233,6 +259,18 @@ def _drill_timer(settings: Settings, offsite: OffsiteSettings, unit: str, env: s
                     enabled=True)  # fmt: skip
 
 
+def _public_key(settings: Settings, key: str) -> str:
+    """The public half of this host's key ``key``, made here first if it is missing."""
+    ok, output = run_on_host(
+        f"install -d -m 0700 {key.rsplit('/', 1)[0]} && {{ [ -f {key} ] || "
+        f"ssh-keygen -q -t ed25519 -N '' -C dfr-offsite:{settings.env}:{host.name} -f {key}; }}"
+        f" && cat {key}.pub"
+    )
+    if not ok or not output.stdout_lines:
+        raise StepFailed(f"could not make this host's SSH key {key}: {output.stderr}")
+    return output.stdout_lines[-1]
+
+
 def _backup_host(offsite: OffsiteSettings) -> Host:
     backup_host = state.inventory.get_host(offsite.backup_host)
     if not backup_host.connected:
@@ -247,27 +285,40 @@ def _known_hosts(offsite: OffsiteSettings, keys: list[str]) -> str:
     return "".join(f"{where} {key}\n" for key in keys)
 
 
+def wanted_lines(settings: Settings, offsite: OffsiteSettings) -> list[str] | None:
+    """This host's lines in the backup host's authorized_keys, from its public keys as they
+    are now; None while a key is missing or is not an ed25519 key."""
+    wanted = [(key_path(settings), authorized_line)]
+    if offsite.reads:
+        wanted.append((read_key_path(settings), read_line))
+    lines = []
+    for key, line in wanted:
+        public = host.get_fact(FileText, path=f"{key}.pub")
+        try:
+            lines.append(line(offsite, public, host.name) if public is not None else None)
+        except StepFailed:  # _authorize_and_init says so, in one line
+            return None
+    return None if None in lines else lines
+
+
 @failing_in_one_line
 def _authorize_and_init(settings: Settings, offsite: OffsiteSettings) -> None:
-    key = key_path(settings)
-    ok, output = run_on_host(
-        f"install -d -m 0700 {key.rsplit('/', 1)[0]} && {{ [ -f {key} ] || "
-        f"ssh-keygen -q -t ed25519 -N '' -C dfr-offsite:{settings.env}:{host.name} -f {key}; }}"
-        f" && cat {key}.pub"
-    )
-    if not ok or not output.stdout_lines:
-        raise StepFailed(f"could not make this host's SSH key {key}: {output.stderr}")
-    line = authorized_line(offsite, output.stdout_lines[-1], host.name)
+    lines = [authorized_line(offsite, _public_key(settings, key_path(settings)), host.name)]
+    if offsite.reads:
+        public = _public_key(settings, read_key_path(settings))
+        lines.append(read_line(offsite, public, host.name))
     backup_host = _backup_host(offsite)
     base = offsite.directory.rsplit("/", 1)[0]
     keys = f"{base}/.ssh/authorized_keys"
-    marker = f"dfr-offsite:{offsite.env}:{host.name}"
+    markers = f"{own_marker(offsite, host.name)} {read_marker(offsite, host.name)}"
     # Under a lock: the stack's hosts of one run authorize their keys at the same time. This
-    # host's line is the one whose last field is its marker, whole (host1 is not host10).
+    # host's lines are the ones whose last field is one of its markers, whole (host1 is not
+    # host10).
     script = (
         f"set -e; exec 9>>{base}/.ssh/.lock; flock 9; touch {keys}; "
-        f"{{ DFR_MARKER={shlex.quote(marker)} awk '$NF != ENVIRON[\"DFR_MARKER\"]' {keys}; "
-        f"echo {shlex.quote(line)}; }}"
+        f'{{ DFR_MARKERS={shlex.quote(markers)} awk \'BEGIN {{ split(ENVIRON["DFR_MARKERS"], m, '
+        f'" "); mine[m[1]]; mine[m[2]] }} !($NF in mine)\' {keys}; '
+        f"printf '%s\\n' {' '.join(shlex.quote(line) for line in lines)}; }}"
         f" >{keys}.new; chown {offsite.account}: {keys}.new; chmod 0600 {keys}.new; "
         f"mv {keys}.new {keys}"
     )

@@ -55,12 +55,6 @@ class OffsiteSettings:
     def repository(self) -> str:
         return f"ssh://{self.account}@{self.address}:{self.port}{self.directory}/repo"
 
-    @property
-    def directories(self) -> tuple[str, ...]:
-        """Where this environment's key may run borg serve: its own directory, then those of
-        the environments it reads."""
-        return (self.directory, *(source.directory for source in self.reads))
-
     def source(self, env: str) -> OffsiteSettings:
         """The repository of ``env``: this environment's own, or one it reads; SettingsError
         (one line) for any other."""

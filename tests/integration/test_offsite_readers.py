@@ -13,6 +13,7 @@ from tests.integration import test_offsite_backups as offsite_backups
 from tests.integration.backups import assert_neutralized, fingerprint
 from tests.integration.stack import stack_inventory
 from tests.integration.test_offsite_backups import (
+    BORG_ENV,
     PASSPHRASE,
     RECEIVER,
     REPOSITORY,
@@ -60,11 +61,10 @@ def staging(start_hosts, pool: HostPool, base_images, distro_docker_data, backup
     return host, inventory
 
 
-def key_line(backup_host: TargetHost, host: TargetHost, env: str) -> str:
+def key_line(backup_host: TargetHost, host: TargetHost, env: str, read: bool = False) -> str:
+    marker = f"dfr-offsite{'-read' if read else ''}:{env}:{host.name}"
     (line,) = [
-        line
-        for line in backup_host.exec(f"cat {KEYS}").splitlines()
-        if line.endswith(f" dfr-offsite:{env}:{host.name}")
+        line for line in backup_host.exec(f"cat {KEYS}").splitlines() if line.endswith(f" {marker}")
     ]
     return line
 
@@ -111,7 +111,10 @@ def test_a_second_deploy_changes_nothing_and_shows_no_passphrase(staging, prod, 
     modes = host.exec("stat -c '%a %U' /opt/dfr/staging/offsite-prod.passphrase")
     assert modes == "600 root"
     assert key_line(backup_host, host, "staging").startswith(
-        'command="borg serve --append-only --restrict-to-path /srv/dfr-offsite/staging '
+        'command="borg serve --append-only --restrict-to-path /srv/dfr-offsite/staging",restrict '
+    )
+    assert key_line(backup_host, host, "staging", read=True).startswith(
+        'command="borg serve --append-only --storage-quota 10M '
         '--restrict-to-path /srv/dfr-offsite/prod",restrict '
     )
     assert key_line(backup_host, prod[0], "prod").startswith(
@@ -144,10 +147,20 @@ def test_bad_inputs_are_refused_in_one_line_changing_nothing(staging, backup_hos
     assert host.exec("cat /opt/dfr/staging/offsite-prod.passphrase") == PASSPHRASE
 
 
-def test_stagings_key_cannot_take_anything_away_from_production(staging, sent, backup_host):
+def test_stagings_key_can_neither_add_to_nor_take_from_productions_repository(
+    staging, prod, sent, backup_host
+):
     host = staging[0]
+    # Production's repository holding more than the read key's 10 MB quota, as a real one
+    # does: an old archive of 12 MB, added with production's own key.
+    prod[0].exec(
+        "head -c 12000000 /dev/urandom >/var/tmp/filler && cd /var/tmp && "
+        + BORG_ENV
+        + "borg create --timestamp 2000-01-01T00:00:00 ::filler filler"
+    )
     segments = f"cd {REPOSITORY}/data && find . -type f | xargs sha256sum"
     before = set(backup_host.exec(segments).splitlines())
+    listed = archives_read_by(host)
     borg = (
         "set -a; . /opt/dfr/staging/offsite-prod.env; set +a; "
         "export BORG_REPO=$DFR_OFFSITE_REPOSITORY "
@@ -156,17 +169,26 @@ def test_stagings_key_cannot_take_anything_away_from_production(staging, sent, b
         'BORG_RSH="ssh -i $DFR_OFFSITE_KEY -o BatchMode=yes '
         '-o UserKnownHostsFile=/opt/dfr/staging/offsite_known_hosts"; '
     )
+    # A planted archive (which a later restore of "latest" would take), a deleted one, a prune:
+    # each refused whole, before borg commits anything.
+    for attempt in (
+        "borg create ::prod-dfr-29990101T000000Z.dfrbak /etc/hostname",
+        f"borg delete ::{sent}",
+        "borg prune --keep-last 1",
+    ):
+        refused = host.exec(f"{borg}{attempt} 2>&1; echo rc=$?", check=False)
+        assert "storage quota" in refused and "rc=0" not in refused, (attempt, refused)
     destroy = host.exec(
         borg + "BORG_DELETE_I_KNOW_WHAT_I_AM_DOING=YES borg delete 2>&1; echo rc=$?", check=False
     )
-    assert "append-only mode" in destroy and "rc=0" not in destroy
+    assert "rc=0" not in destroy
+    assert archives_read_by(host) == listed and sent in listed
     ssh = borg + "$BORG_RSH dfr-offsite@$DFR_OFFSITE_ADDRESS"
     host.exec(f"{ssh} 'touch /tmp/owned; rm -rf /srv/dfr-offsite/prod' </dev/null 2>&1 || true")
     assert backup_host.exec("ls /tmp/owned 2>/dev/null || true") == ""
     interactive = host.exec(f"{ssh} -tt </dev/null 2>&1; echo rc=$?", check=False)
     assert "PTY allocation request failed" in interactive
     assert before <= set(backup_host.exec(segments).splitlines())
-    assert sent in archives_read_by(host)
 
 
 def archives_read_by(host: TargetHost) -> list[str]:

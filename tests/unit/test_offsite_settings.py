@@ -13,7 +13,7 @@ from pyinfra.context import ctx_host, ctx_state
 
 from tasks.backup_settings import backup_settings
 from tasks.errors import SettingsError, StepFailed
-from tasks.offsite import authorized_line
+from tasks.offsite import authorized_line, read_line
 from tasks.offsite_settings import is_backup_host, offsite_settings
 from tests.unit.environments import host_data
 
@@ -171,14 +171,19 @@ def test_a_reading_environment_gets_each_sources_directory_and_passphrase(tmp_pa
     assert offsite.source("prod") is prod and offsite.source("staging") is offsite
     assert prod.repository == "ssh://dfr-offsite@vault.example.org:22/srv/dfr-offsite/prod/repo"
     assert (prod.passphrase, offsite.passphrase) == (PROD_PASSPHRASE, PASSPHRASE)
-    assert offsite.directories == ("/srv/dfr-offsite/staging", "/srv/dfr-offsite/prod")
     assert offsite.drill_envs == ("staging",)
     assert PROD_PASSPHRASE not in repr(offsite)
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc2Y1bq0J3vH3b7yq7g0cG5c2b0w1wq8Xz8k3m4n5p6"
+    # Its own key adds to its own repository; its read key may use prod's, where the quota
+    # (under what a repository holds) leaves borg nothing it may write.
     assert authorized_line(offsite, key, "odoo") == (
-        'command="borg serve --append-only --restrict-to-path /srv/dfr-offsite/staging '
+        'command="borg serve --append-only --restrict-to-path /srv/dfr-offsite/staging",'
+        f"restrict {key} dfr-offsite:staging:odoo"
+    )
+    assert read_line(offsite, key, "odoo") == (
+        'command="borg serve --append-only --storage-quota 10M '
         '--restrict-to-path /srv/dfr-offsite/prod",restrict '
-        f"{key} dfr-offsite:staging:odoo"
+        f"{key} dfr-offsite-read:staging:odoo"
     )
     with pytest.raises(SettingsError, match=r"'dev': staging reads no .* offsite_reads"):
         offsite.source("dev")
