@@ -104,6 +104,10 @@ backup_schedule = None  # systemd OnCalendar of the host's daily backup; None: n
 # Pinged by the timer's run: this URL on success, <url>/fail with the last log lines on failure
 # (healthchecks.io's convention, which also notices a run that never happened). None: no ping.
 backup_notify_url = None
+# Pinged by every restore drill (tasks/drill.py, drill_schedule): the URL when it passed,
+# <url>/fail when it failed; a check of its own, given the drill's schedule. None: only a failed
+# drill pings, backup_notify_url's /fail.
+drill_notify_url = None
 # node_exporter's textfile collector directory: dfr_backup_<env>.prom is written there.
 backup_metrics_dir = "/var/lib/node_exporter/textfile_collector"
 

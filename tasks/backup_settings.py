@@ -27,6 +27,7 @@ class BackupSettings:
     health_timeout: int
     schedule: str | None
     notify_url: str | None = None
+    drill_notify_url: str | None = None
     metrics_dir: str = "/var/lib/node_exporter/textfile_collector"
 
 
@@ -49,14 +50,9 @@ def backup_settings(data: Any, env: str) -> BackupSettings:
             f"backup_schedule {schedule!r} is not a systemd OnCalendar value: give one on one "
             'line, like "*-*-* 02:30:00"'
         )
-    notify_url = data.get("backup_notify_url") or None
-    if notify_url is not None and (
-        not isinstance(notify_url, str) or not _URL.fullmatch(notify_url)
-    ):
-        raise SettingsError(
-            f"backup_notify_url {notify_url!r} is not an http(s) URL: give one like "
-            "https://hc-ping.com/<uuid> (no spaces or quotes)"
-        )
+    notify_url, drill_notify_url = (
+        _notify_url(data, key) for key in ("backup_notify_url", "drill_notify_url")
+    )
     metrics_dir = str(data.get("backup_metrics_dir") or "")
     if not _DIRECTORY.fullmatch(metrics_dir) or ".." in metrics_dir:
         raise SettingsError(
@@ -74,5 +70,16 @@ def backup_settings(data: Any, env: str) -> BackupSettings:
         health_timeout=counts["restore_health_timeout"],
         schedule=schedule,
         notify_url=notify_url,
+        drill_notify_url=drill_notify_url,
         metrics_dir=metrics_dir,
     )
+
+
+def _notify_url(data: Any, key: str) -> str | None:
+    url = data.get(key) or None
+    if url is not None and (not isinstance(url, str) or not _URL.fullmatch(url)):
+        raise SettingsError(
+            f"{key} {url!r} is not an http(s) URL: give one like https://hc-ping.com/<uuid> "
+            "(no spaces or quotes)"
+        )
+    return url

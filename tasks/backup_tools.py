@@ -78,13 +78,17 @@ def install_backup_tools(
 
 
 def _notify_url(settings: Settings, backup: BackupSettings) -> None:
-    """backup_notify_url in a 0600 file (a healthchecks.io URL is a token: whoever has it can
-    report a backup that never happened); gone when unset."""
-    path = f"{settings.stack_dir}/notify.url"
-    if backup.notify_url:
-        secret_file(name=f"File {path}", dest=path, content=backup.notify_url + "\n")
-    else:
-        files.file(name=f"No {path}", path=path, present=False)
+    """backup_notify_url and drill_notify_url in 0600 files (a healthchecks.io URL is a token:
+    whoever has it can report a backup that never happened); gone when unset."""
+    for name, url in (
+        ("notify.url", backup.notify_url),
+        ("drill-notify.url", backup.drill_notify_url),
+    ):
+        path = f"{settings.stack_dir}/{name}"
+        if url:
+            secret_file(name=f"File {path}", dest=path, content=url + "\n")
+        else:
+            files.file(name=f"No {path}", path=path, present=False)
 
 
 def _timer(settings: Settings, backup: BackupSettings, offsite: bool) -> None:

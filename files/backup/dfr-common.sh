@@ -174,20 +174,22 @@ tar_read_ahead() {
   wait "$reader"
 }
 
-# Pings backup_notify_url (the 0600 notify.url here, if set) after a scheduled run: the URL
-# when $1 is yes, <url>/fail otherwise, with the last 20 lines of the file $2 as the body
-# (healthchecks.io's convention). The URL reaches curl in a 0600 config file, never its command
-# line. A URL that does not answer is logged, never fatal: the run's own result stands.
+# Pings backup_notify_url (the 0600 notify.url here, if set; $3 names another such file) after
+# a scheduled run: the URL when $1 is yes, <url>/fail otherwise, with the last 20 lines of the
+# file $2 as the body (healthchecks.io's convention). The URL reaches curl in a 0600 config
+# file, never its command line. A URL that does not answer is logged, never fatal: the run's
+# own result stands.
 notify() {
-  local url config answer
-  [ -s "$here/notify.url" ] || return 0
-  url=$(sed -n 1p "$here/notify.url")
+  local url config answer file=$here/${3:-notify.url} setting=backup_notify_url
+  [ "${3:-}" != drill-notify.url ] || setting=drill_notify_url
+  [ -s "$file" ] || return 0
+  url=$(sed -n 1p "$file")
   [ "$1" = yes ] || url="${url%/}/fail"
   config=$(mktemp)
   printf 'url = "%s"\n' "$url" >"$config"
   if ! answer=$(tail -n 20 "$2" | curl -fsS --max-time 10 --retry 2 -o /dev/null -K "$config" \
     --data-binary @- 2>&1 | head -n1) || [ -n "$answer" ]; then
-    log "could not reach backup_notify_url (${answer:-no answer}): the run's own result stands"
+    log "could not reach ${setting} (${answer:-no answer}): the run's own result stands"
   fi
   rm -f "$config"
 }

@@ -186,10 +186,14 @@ drill() {
   } | write_metric_file "$metrics" ||
     log "could not write the metric file in $DFR_METRICS_DIR"
   verdict="drill of $repo_env's ${name:-newest off-host backup} FAILED (above): that backup may not restore"
-  # A drill that passed pings nothing: the notify URL's check watches the nightly backup, which
-  # a drill's success must not stand in for. A failed one's ping ends with whose backup it was.
-  if [ "$ok" != yes ]; then
-    echo "$verdict" >>"$lines"
+  # With drill_notify_url, every drill pings it (its own check: a drill that never runs is
+  # noticed too). Without, only a failed one pings backup_notify_url's /fail: that check watches
+  # the nightly backup, which a drill's success must not stand in for. A failed drill's ping
+  # ends with whose backup it was.
+  [ "$ok" = yes ] || echo "$verdict" >>"$lines"
+  if [ -s "$here/drill-notify.url" ]; then
+    notify "$ok" "$lines" drill-notify.url
+  elif [ "$ok" != yes ]; then
     notify no "$lines"
   fi
   rm -f "$lines"

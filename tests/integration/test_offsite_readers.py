@@ -217,6 +217,28 @@ def test_a_failed_drill_says_whose_backup_to_the_drilling_environments_url(stagi
     assert 'dfr_backup_drill_last_result{env="prod",drilled_on="staging"} 0' in metrics
 
 
+def test_with_drill_notify_url_every_drill_reports_to_its_own_check(staging, sent, backup_host):
+    """Runs after the receiver of the test above was started."""
+    host, inventory = staging
+    url = f"http://{backup_host.address}:8099/ping/drills"
+    run = pyinfra(inventory, "deploy.py", data={"drill_notify_url": url})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert host.exec("stat -c '%a %U' /opt/dfr/staging/drill-notify.url") == "600 root"
+    before = len(received(backup_host))
+    passed = pyinfra(inventory, "tasks/drill.py", data={"offsite_env": "prod"})
+    assert passed.returncode == 0, passed.stderr[-3000:]
+    missing = "prod-dfr-20000101T000000Z.dfrbak"
+    failed = pyinfra(inventory, "tasks/drill.py", data={"offsite_env": "prod", "snapshot": missing})
+    assert failed.returncode != 0
+    pings = received(backup_host)[before:]
+    assert [ping.split()[0] for ping in pings] == ["/ping/drills", "/ping/drills/fail"], pings
+    assert f"Archive {missing} does not exist" in pings[1]
+    assert "drill of prod's newest off-host backup FAILED" in pings[1]
+    unset = pyinfra(inventory, "deploy.py")
+    assert unset.returncode == 0, unset.stderr[-3000:]
+    assert host.exec("ls /opt/dfr/staging/drill-notify.url 2>/dev/null || true") == ""
+
+
 def test_taking_prod_out_of_offsite_reads_takes_the_access_away(staging, prod, backup_host):
     host, inventory = staging
     # Another host's line, whose name starts with this one's: left as it is.

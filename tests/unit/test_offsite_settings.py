@@ -114,21 +114,28 @@ def test_dev_generates_its_passphrase_once(tmp_path):
     assert secrets.stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.parametrize("key", ["backup_notify_url", "drill_notify_url"])
 @pytest.mark.parametrize(
     "url", ["hc-ping.com/x", "https://hc ping.com/x", 'https://h/"x', "ftp://h/x", 42]
 )
-def test_a_notify_url_that_is_not_one_is_refused(tmp_path, url):
-    data = _data(tmp_path, backup_notify_url=url)
-    with pytest.raises(SettingsError, match=r"backup_notify_url .* is not an http"):
+def test_a_notify_url_that_is_not_one_is_refused(tmp_path, key, url):
+    data = _data(tmp_path, **{key: url})
+    with pytest.raises(SettingsError, match=rf"{key} .* is not an http"):
         backup_settings(data, "prod")
 
 
-def test_a_notify_url_and_metrics_directory_are_taken_as_given(tmp_path):
+def test_notify_urls_and_metrics_directory_are_taken_as_given(tmp_path):
     url = "https://hc-ping.com/0b4e8f5e-5c3a-4d7e-9a57-2f1d3c9b8a71"
-    settings = backup_settings(
-        _data(tmp_path, backup_notify_url=url, backup_metrics_dir="/srv/metrics"), "prod"
+    drills = "https://hc-ping.com/7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
+    data = _data(
+        tmp_path, backup_notify_url=url, drill_notify_url=drills, backup_metrics_dir="/srv/metrics"
     )
-    assert (settings.notify_url, settings.metrics_dir) == (url, "/srv/metrics")
+    settings = backup_settings(data, "prod")
+    assert (settings.notify_url, settings.drill_notify_url, settings.metrics_dir) == (
+        url,
+        drills,
+        "/srv/metrics",
+    )
 
 
 def test_the_authorized_line_allows_borg_serve_append_only_and_nothing_else(tmp_path):
