@@ -196,14 +196,14 @@ def borg_base_dir(settings: Settings, env: str) -> str:
 
 
 class ReadLeftovers(FactBase):
-    """What a host of ``env`` holds for reading other environments' repositories, their drill
-    timers included: paths."""
+    """What a host of ``env`` holds for reading other environments' repositories, and its drill
+    timers: paths."""
 
     def command(self, stack_dir: str, env: str) -> str:
         return (
             f"ls -1d {stack_dir}/offsite-*.env {stack_dir}/offsite-*.passphrase "
-            f"/var/lib/dfr-offsite/{env}-from-* /etc/systemd/system/dfr-drill-{env}-from-*.timer "
-            "2>/dev/null || true"
+            f"/var/lib/dfr-offsite/{env}-from-* /etc/systemd/system/dfr-drill-{env}.timer "
+            f"/etc/systemd/system/dfr-drill-{env}-from-*.timer 2>/dev/null || true"
         )
 
     @staticmethod

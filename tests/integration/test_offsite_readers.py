@@ -273,3 +273,11 @@ def test_taking_prod_out_of_offsite_reads_takes_the_access_away(staging, prod, b
     assert "not allowed" in direct and "rc=0" not in direct, direct
     again = pyinfra(inventory, "deploy.py", data={"offsite_reads": "[]", "drill_envs": "null"})
     assert again.returncode == 0 and again.changed() == [], again.stderr[-3000:]
+    # Its own drill timer, there since drill_envs is back to its own: gone with drill_schedule.
+    assert host.exec("systemctl is-enabled dfr-drill-staging.timer") == "enabled"
+    unscheduled = {"offsite_reads": "[]", "drill_envs": "null", "drill_schedule": "null"}
+    run = pyinfra(inventory, "deploy.py", data=unscheduled)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert host.exec("ls /etc/systemd/system/dfr-drill-staging.* 2>/dev/null || true") == ""
+    again = pyinfra(inventory, "deploy.py", data=unscheduled)
+    assert again.returncode == 0 and again.changed() == [], again.stderr[-3000:]
