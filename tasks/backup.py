@@ -75,7 +75,7 @@ def offsite_backup(settings: Settings, backup: BackupSettings, offsite: OffsiteS
     """What the timer does: a backup made and kept on the host, sent to the off-host
     repository, then the host's retention."""
     install_backup_tools(settings, backup, with_timer=False)
-    offsite_client(settings, offsite)
+    offsite_client(settings, offsite, with_timers=False)
     python.call(
         name=f"Back up {settings.project} on the host and send it to {offsite.backup_host}",
         function=_back_up_offsite,

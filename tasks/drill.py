@@ -43,7 +43,7 @@ def drill(
     """A drill of the repository of ``source`` (default this environment's own)."""
     source = source or offsite
     install_backup_tools(settings, backup, with_timer=False)
-    offsite_client(settings, offsite)
+    offsite_client(settings, offsite, with_timers=False)
     whose = "" if source is offsite else f"{source.env}'s "
     python.call(
         name=f"Drill: restore {whose}{snapshot} from {offsite.backup_host} into a scratch "

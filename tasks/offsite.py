@@ -134,9 +134,11 @@ def repository_host(offsite: OffsiteSettings) -> None:
 
 
 @deploy("Off-host backups")
-def offsite_client(settings: Settings, offsite: OffsiteSettings) -> None:
+def offsite_client(settings: Settings, offsite: OffsiteSettings, with_timers: bool = True) -> None:
     """A stack host's side; authorizes its key on the backup host and makes the repository
-    when either is missing."""
+    when either is missing. The drill timers too unless ``with_timers`` is False (backups,
+    restores and drills leave them to deploy.py, which owns them: their runs' data may lack
+    drill_schedule)."""
     backup_host = _backup_host(offsite)
     _install_borg("Install borg (borgbackup) and ssh")
     stack_dir = settings.stack_dir
@@ -177,6 +179,8 @@ def offsite_client(settings: Settings, offsite: OffsiteSettings) -> None:
             settings=settings,
             offsite=offsite,
         )
+    if not with_timers:
+        return
     timers = {}
     if offsite.drill_schedule and host.get_fact(DockerHostSurvey).has_systemd:
         timers = {drill_unit(settings, env): env for env in offsite.drill_envs}

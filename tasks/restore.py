@@ -129,7 +129,7 @@ def restore_from_offsite(
     needed = 2 * parts + int(manifest.get("database_bytes") or 0)
     _check_room(backup, needed)
     install_backup_tools(settings, backup, with_timer=False)
-    offsite_client(settings, offsite)
+    offsite_client(settings, offsite, with_timers=False)
     options = [] if settings.is_prod else ["--neutralize"]
     if host.data.get("drop_old"):
         options.append("--drop-old")
