@@ -42,6 +42,8 @@ class OffsiteSettings:
     max_age_hours: int
     passphrase: str
     drill_schedule: str | None = None
+    # The backup host's own prune timer; with it, the backup host keeps the passphrase.
+    prune_schedule: str | None = None
 
     def __repr__(self) -> str:  # never print the passphrase by accident
         return f"OffsiteSettings({self.account}@{self.address}:{self.port}{self.directory})"
@@ -49,6 +51,13 @@ class OffsiteSettings:
     @property
     def repository(self) -> str:
         return f"ssh://{self.account}@{self.address}:{self.port}{self.directory}/repo"
+
+    @property
+    def tools_dir(self) -> str:
+        """The backup host's root-owned directory of this environment's prune tool, its
+        settings and (with a prune schedule) the stored passphrase: out of the repository
+        account's reach, since root runs what is there."""
+        return f"/opt/dfr-offsite/{self.env}"
 
 
 def backup_host_names() -> list[str]:
@@ -121,15 +130,8 @@ def offsite_settings(data: Any, env: str, passphrase: bool = True) -> OffsiteSet
     port = backup_host.data.get("offsite_port") or backup_host.data.get("ssh_port") or 22
     if not isinstance(port, int) or not 0 < port < 65536:
         raise SettingsError(f"offsite_port {port!r} is not a TCP port")
-    drill_schedule = data.get("drill_schedule")
-    # A line of the systemd timer: a line break would add directives of its own.
-    if drill_schedule is not None and (
-        not isinstance(drill_schedule, str) or has_control(drill_schedule)
-    ):
-        raise SettingsError(
-            f"drill_schedule {drill_schedule!r} is not a systemd OnCalendar value: give one on "
-            'one line, like "Sun *-*-* 04:00:00"'
-        )
+    drill_schedule = _schedule(data, "drill_schedule", "Sun *-*-* 04:00:00")
+    prune_schedule = _schedule(data, "offsite_prune_schedule", "*-*-* 05:30:00")
     secrets_path = Path(str(data.get("secrets_file") or f"secrets/{env}.env"))
     return OffsiteSettings(
         env=env,
@@ -144,4 +146,25 @@ def offsite_settings(data: Any, env: str, passphrase: bool = True) -> OffsiteSet
         max_age_hours=counts["offsite_max_age_hours"],
         passphrase=load_offsite_passphrase(env, secrets_path) if passphrase else "",
         drill_schedule=drill_schedule or None,
+        prune_schedule=prune_schedule or None,
     )
+
+
+def repository_host_settings(data: Any, env: str) -> OffsiteSettings:
+    """The backup host's own settings: the passphrase is read only when it prunes on its own
+    timer (offsite_prune_schedule), since only then does it keep one."""
+    offsite = required_offsite_settings(data, env, passphrase=False)
+    if offsite.prune_schedule is None:
+        return offsite
+    return required_offsite_settings(data, env)
+
+
+def _schedule(data: Any, key: str, example: str) -> str | None:
+    value = data.get(key)
+    # A line of the systemd timer: a line break would add directives of its own.
+    if value is not None and (not isinstance(value, str) or has_control(value)):
+        raise SettingsError(
+            f"{key} {value!r} is not a systemd OnCalendar value: give one on one line, like "
+            f'"{example}"'
+        )
+    return value

@@ -14,7 +14,7 @@ from pyinfra.context import ctx_host, ctx_state
 from tasks.backup_settings import backup_settings
 from tasks.errors import SettingsError, StepFailed
 from tasks.offsite import authorized_line
-from tasks.offsite_settings import is_backup_host, offsite_settings
+from tasks.offsite_settings import is_backup_host, offsite_settings, repository_host_settings
 from tests.unit.environments import host_data
 
 PASSPHRASE = "k3Vq9Zr2Lx7Wm4Tn8Hs6Jd1Pf5"
@@ -102,6 +102,27 @@ def test_the_backup_host_setup_needs_no_passphrase(tmp_path):
     data = _data(tmp_path, passphrase=None)
     with on_stack_host(data, backup=["vault"]):
         assert offsite_settings(data, "prod", passphrase=False).passphrase == ""
+
+
+def test_the_backup_host_keeps_the_passphrase_only_with_a_prune_schedule(tmp_path):
+    data = _data(tmp_path)
+    with on_stack_host(data, backup=["vault"]):
+        scheduled = repository_host_settings(data, "prod")
+        manual = repository_host_settings({**data, "offsite_prune_schedule": None}, "prod")
+    assert (scheduled.prune_schedule, scheduled.passphrase) == ("*-*-* 05:30:00", PASSPHRASE)
+    assert (manual.prune_schedule, manual.passphrase) == (None, "")
+
+
+@pytest.mark.parametrize("key", ["offsite_prune_schedule", "drill_schedule"])
+def test_a_schedule_is_one_line(tmp_path, key):
+    data = _data(tmp_path, **{key: "*-*-* 05:30:00\nExecStart=/bin/evil"})
+    with (
+        on_stack_host(data, backup=["vault"]),
+        pytest.raises(
+            SettingsError, match=f"{key} .* is not a systemd OnCalendar value: give one on one line"
+        ),
+    ):
+        offsite_settings(data, "prod")
 
 
 def test_dev_generates_its_passphrase_once(tmp_path):
