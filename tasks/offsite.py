@@ -27,6 +27,7 @@ from tasks.backup_settings import BackupSettings
 from tasks.errors import SettingsError, StepFailed, failing_in_one_line
 from tasks.facts import DockerHostSurvey, FileText, PathStates
 from tasks.host_commands import run_on_host
+from tasks.offsite_keys import revoke_departed_keys
 from tasks.offsite_prune_timer import prune_on_backup_host
 from tasks.offsite_settings import OffsiteSettings
 from tasks.render import render
@@ -75,7 +76,8 @@ def _install_borg(name: str, packages: list[str] = PACKAGES) -> None:
 def repository_host(offsite: OffsiteSettings, backup: BackupSettings) -> None:
     """The backup host: borg, the account owning the repositories, this environment's
     directory, its retention (tool, and timer with offsite_prune_schedule). Keys are
-    authorized by the stack hosts' runs (``offsite_client``)."""
+    authorized by the stack hosts' runs (``offsite_client``); those of hosts that left the
+    inventory are revoked here."""
     # curl: a failed prune says so at backup_notify_url
     _install_borg("Install borg (borgbackup) and curl on the backup host", [*PACKAGES, "curl"])
     base = offsite.directory.rsplit("/", 1)[0]
@@ -91,6 +93,7 @@ def repository_host(offsite: OffsiteSettings, backup: BackupSettings) -> None:
         files.directory(name=f"Directory {path}", path=path, user=offsite.account,
                         group=offsite.account, mode="0700")  # fmt: skip
     prune_on_backup_host(offsite, backup)
+    revoke_departed_keys(offsite)
 
 
 @deploy("Off-host backups")

@@ -333,6 +333,10 @@ def recovered(start_hosts, pool, base_images, distro_docker_data, prod, original
     )
     deployed = pyinfra(inventory, "deploy.py", data={"drill_schedule": "Sun *-*-* 04:00:00"})
     assert deployed.returncode == 0, deployed.stderr[-3000:]
+    # The lost host's key is no longer authorized: whoever has its disk has the key.
+    authorized = backup_host.exec("cat /srv/dfr-offsite/.ssh/authorized_keys")
+    assert f"dfr-offsite:prod:{old.name}" not in authorized
+    assert f"dfr-offsite:prod:{fresh.name}" in authorized
     refused = pyinfra(inventory, "tasks/restore.py", data={"from": "offsite"})
     assert refused.returncode != 0 and "confirm=prod" in refused.last_error_line()
     run = pyinfra(inventory, "tasks/restore.py", data={"from": "offsite", "confirm": "prod"})

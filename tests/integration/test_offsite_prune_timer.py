@@ -1,5 +1,5 @@
 """The backup host prunes the off-host repository on its own timer, with the passphrase it
-keeps for root alone, and reports the outcome."""
+keeps for root alone, reports the outcome, and revokes the keys of hosts that left."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from tests.integration.stack import stack_inventory
 TOOLS = "/opt/dfr-offsite/prod"
 UNIT = "dfr-offsite-prune-prod"
 PRUNE_METRICS = "/var/lib/node_exporter/textfile_collector/dfr_offsite_prune_prod.prom"
+KEYS = "/srv/dfr-offsite/.ssh/authorized_keys"
 # The backup host's own settings: its retention, and where a failed prune is reported.
 BACKUP_HOST_DATA = {
     "offsite_keep_daily": 2,
@@ -145,6 +146,31 @@ def test_a_vanished_archive_fails_the_timers_run_loudly(prod, backup_host):
     # Nothing pruned, nothing compacted: the hidden archive's data is still there to look at.
     assert borg_names(host) == kept[1:]
     assert backup_host.exec(f"find {REPOSITORY}/data -type f | sort") == segments
+
+
+def test_hosts_that_left_the_inventory_lose_their_keys(prod, backup_host):
+    host, inventory = prod
+    line = backup_host.exec(f"cat {KEYS}")
+    key = " ".join(line.split()[1:3])
+    # A host of prod that is gone (the disaster's), one whose name starts with production's,
+    # and a host of another environment with the same name as the gone one.
+    others = [f"restrict {key} dfr-offsite:prod:lost", f"restrict {key} dfr-offsite:prod:"
+              f"{host.name}0", f"restrict {key} dfr-offsite:staging:lost"]  # fmt: skip
+    backup_host.exec(f"cat >>{KEYS}", input="".join(f"{o}\n" for o in others).encode())
+    revoke = "Revoke the off-host keys of hosts no longer in the inventory"
+
+    dry = pyinfra(inventory, "deploy.py", "--dry", "--diff", execute=False, json_output=False)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert f"{revoke}: lost, {host.name}0" in dry.output
+    assert backup_host.exec(f"cat {KEYS}").splitlines() == [line, *others]  # --dry: untouched
+
+    run = pyinfra(inventory, "deploy.py")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert backup_host.exec(f"cat {KEYS}").splitlines() == [line, others[2]]
+    assert backup_host.exec(f"stat -c '%a %U' {KEYS}") == "600 dfr-offsite"
+    assert borg_names(host)  # production's own key still works
+    dry = pyinfra(inventory, "deploy.py", "--dry", "--diff", execute=False, json_output=False)
+    assert dry.returncode == 0 and revoke not in dry.output
 
 
 def test_without_a_schedule_no_timer_and_no_passphrase_stay(prod, backup_host):

@@ -14,6 +14,7 @@ from pyinfra.context import ctx_host, ctx_state
 from tasks.backup_settings import backup_settings
 from tasks.errors import SettingsError, StepFailed
 from tasks.offsite import authorized_line
+from tasks.offsite_keys import departed_hosts
 from tasks.offsite_settings import is_backup_host, offsite_settings, repository_host_settings
 from tests.unit.environments import host_data
 
@@ -123,6 +124,19 @@ def test_a_schedule_is_one_line(tmp_path, key):
         ),
     ):
         offsite_settings(data, "prod")
+
+
+def test_departed_hosts_are_matched_by_whole_marker_and_environment():
+    key = "ssh-ed25519 AAAA"
+    authorized = "\n".join([
+        f"restrict {key} dfr-offsite:prod:host1", f"restrict {key} dfr-offsite:prod:host10",
+        f"restrict {key} dfr-offsite:staging:host2", f"restrict {key} dfr-offsite:prod:gone",
+        f"restrict {key} someone@laptop", "",
+    ])  # fmt: skip
+    assert departed_hosts(authorized, "prod", {"host1", "host10"}) == ["gone"]
+    assert departed_hosts(authorized, "prod", {"host10"}) == ["gone", "host1"]
+    assert departed_hosts(authorized, "prod", {"host1"}) == ["gone", "host10"]
+    assert departed_hosts(authorized, "staging", set()) == ["host2"]
 
 
 def test_dev_generates_its_passphrase_once(tmp_path):
