@@ -9,17 +9,17 @@ off-host repository instead of the stack (docs/offsite-backups.md).
 
 from pyinfra import host
 
+from tasks.backup_settings import backup_settings
 from tasks.deploy_lock import hold_deploy_lock
 from tasks.docker import install_docker
 from tasks.offsite import offsite_client, repository_host
-from tasks.offsite_settings import is_backup_host, offsite_settings
+from tasks.offsite_settings import is_backup_host, offsite_settings, repository_host_settings
 from tasks.releases import ReleasePlan, release_finished, release_started
 from tasks.stack import check_ports_free, deploy_stack, stack_settings
 
 if is_backup_host():
-    repository = offsite_settings(host.data, str(host.data.get("dfr_env")), passphrase=False)
-    assert repository is not None  # this host is the backup host
-    repository_host(repository)
+    env = str(host.data.get("dfr_env"))
+    repository_host(repository_host_settings(host.data, env), backup_settings(host.data, env))
 else:
     settings = stack_settings()
     offsite = offsite_settings(host.data, settings.env)

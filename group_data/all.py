@@ -122,13 +122,18 @@ offsite_account = "dfr-offsite"
 offsite_dir = "/srv/dfr-offsite"
 offsite_address = None
 offsite_port = None
-# Retention of the off-host archives, applied by the backup host's pruning
-# (tasks/offsite_prune.py), never by the stack's hosts.
+# Retention of the off-host archives, applied by the backup host's pruning (its timer, or
+# tasks/offsite_prune.py by hand), never by the stack's hosts.
 offsite_keep_daily = 7
 offsite_keep_weekly = 4
 offsite_keep_monthly = 12
 # backup_status fails when the newest off-host archive is older than this many hours.
 offsite_max_age_hours = 26
+# systemd OnCalendar of the backup host's own prune (dfr-offsite-prune-<env>.timer). With it the
+# backup host keeps the environment's passphrase (0600, root) and so could read the backups;
+# None: no timer, no passphrase kept there, prune by hand (make offsite_prune). The result goes
+# to backup_metrics_dir (dfr_offsite_prune_<env>.prom) there, a failure to backup_notify_url/fail.
+offsite_prune_schedule = "*-*-* 05:30:00"
 # systemd OnCalendar of a restore drill of the newest off-host archive on each stack host
 # (tasks/drill.py's, on a timer), e.g. "Sun *-*-* 04:00:00"; None: no timer.
 drill_schedule = None

@@ -296,3 +296,13 @@ class AddonTrees(FactBase):
     def process(self, output: list[str]) -> dict[str, str]:
         pairs = (line.split(" ", 1) for line in output if " " in line)
         return {name: key.strip() for name, key in pairs}
+
+
+class FileText(FactBase):
+    """A file's text, or None when it is missing."""
+
+    def command(self, path: str) -> str:
+        return f"if [ -f {shlex.quote(path)} ]; then echo present; cat {shlex.quote(path)}; fi"
+
+    def process(self, output: list[str]) -> str | None:
+        return "\n".join(output[1:]) if output and output[0] == "present" else None

@@ -30,9 +30,12 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, python, server, systemd
 from pyinfra.operations.util import any_changed
 
+from tasks.backup_settings import BackupSettings
 from tasks.errors import SettingsError, StepFailed, failing_in_one_line
-from tasks.facts import DockerHostSurvey, PathStates
+from tasks.facts import DockerHostSurvey, FileText, PathStates
 from tasks.host_commands import run_on_host
+from tasks.offsite_keys import revoke_departed_keys
+from tasks.offsite_prune_timer import prune_on_backup_host
 from tasks.offsite_settings import OffsiteSettings
 from tasks.render import render
 from tasks.secret_files import secret_file
@@ -49,16 +52,6 @@ class SshHostKeys(FactBase):
 
     def process(self, output: list[str]) -> list[str]:
         return sorted(" ".join(line.split()[:2]) for line in output if line.strip())
-
-
-class FileText(FactBase):
-    """A file's text, or None when it is missing."""
-
-    def command(self, path: str) -> str:
-        return f"if [ -f {shlex.quote(path)} ]; then echo present; cat {shlex.quote(path)}; fi"
-
-    def process(self, output: list[str]) -> str | None:
-        return "\n".join(output[1:]) if output and output[0] == "present" else None
 
 
 def key_path(settings: Settings) -> str:
@@ -107,18 +100,21 @@ def _line(command: str, public_key: str, client: str, marker: str) -> str:
     return f'command="{command}",restrict {key} {marker}'
 
 
-def _install_borg(name: str) -> None:
+def _install_borg(name: str, packages: list[str] = PACKAGES) -> None:
     installed = host.get_fact(DebPackages) or {}
-    missing = any(package not in installed for package in PACKAGES)
-    apt.packages(name=name, packages=PACKAGES, update=missing, cache_time=3600,
+    missing = any(package not in installed for package in packages)
+    apt.packages(name=name, packages=packages, update=missing, cache_time=3600,
                  no_recommends=True)  # fmt: skip
 
 
 @deploy("Off-host backup repository host")
-def repository_host(offsite: OffsiteSettings) -> None:
+def repository_host(offsite: OffsiteSettings, backup: BackupSettings) -> None:
     """The backup host: borg, the account owning the repositories, this environment's
-    directory. Keys are authorized by the stack hosts' runs (``offsite_client``)."""
-    _install_borg("Install borg (borgbackup) on the backup host")
+    directory, its retention (tool, and timer with offsite_prune_schedule). Keys are
+    authorized by the stack hosts' runs (``offsite_client``); those of hosts that left the
+    inventory are revoked here."""
+    # curl: a failed prune says so at backup_notify_url
+    _install_borg("Install borg (borgbackup) and curl on the backup host", [*PACKAGES, "curl"])
     base = offsite.directory.rsplit("/", 1)[0]
     server.user(
         name=f"Account {offsite.account} owning the repositories",
@@ -131,6 +127,8 @@ def repository_host(offsite: OffsiteSettings) -> None:
     for path in (base, f"{base}/.ssh", offsite.directory):
         files.directory(name=f"Directory {path}", path=path, user=offsite.account,
                         group=offsite.account, mode="0700")  # fmt: skip
+    prune_on_backup_host(offsite, backup)
+    revoke_departed_keys(offsite)
 
 
 @deploy("Off-host backups")

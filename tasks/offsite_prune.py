@@ -1,15 +1,17 @@
-"""Retention of the off-host repository, with the backup host's own authority:
+"""Retention of the off-host repository, with the backup host's own authority, by hand:
 ``make offsite_prune ENV=prod``.
 
     pyinfra -y inventories/prod.py tasks/offsite_prune.py
 
-On the backup host, as the account owning the repository (not through the stack hosts'
-append-only key, which cannot delete): ``borg prune`` keeping offsite_keep_daily / weekly /
-monthly archives, then ``borg compact`` to free the space. It refuses (one line, nothing
-pruned) when archives that the last prune kept have vanished since: borg's append-only mode
-records a delete sent with a stack host's key as a new transaction, which compacting would
-make final. The passphrase goes from the secrets file to a 0600 file there for the run only,
-and is removed however it ends. Stack hosts are left alone.
+Runs bin/dfr-offsite-prune on the backup host (installed by deploy.py; its timer runs the same
+script, tasks/offsite_prune_timer.py): as the account owning the repository (not through the
+stack hosts' append-only key, which cannot delete), ``borg prune`` keeping offsite_keep_daily /
+weekly / monthly archives, then ``borg compact`` to free the space. It refuses (one line,
+nothing pruned) when archives that the last prune kept have vanished since: borg's append-only
+mode records a delete sent with a stack host's key as a new transaction, which compacting would
+make final. With offsite_prune_schedule the backup host keeps the passphrase and the run uses
+it; without, the passphrase goes from the secrets file to a 0600 file there for the run only,
+removed however it ends. Stack hosts are left alone.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from pyinfra.api import deploy
 from pyinfra.operations import python
 
 from tasks.errors import SettingsError, StepFailed, failing_in_one_line
+from tasks.facts import PathStates
 from tasks.host_commands import run_on_host
+from tasks.offsite_prune_timer import prune_tool, stored_passphrase
 from tasks.offsite_settings import (
     NO_REPOSITORY,
     OffsiteSettings,
@@ -34,59 +38,47 @@ from tasks.secret_files import secret_file
 
 @deploy("Prune the off-host repository")
 def prune_repository(offsite: OffsiteSettings) -> None:
-    passphrase = f"{offsite.directory}.prune-passphrase"
-    secret_file(name="The repository's passphrase, for this run only", dest=passphrase,
-                content=offsite.passphrase + "\n")  # fmt: skip
+    tool = prune_tool(offsite)
+    if tool not in (host.get_fact(PathStates, paths=(tool,)) or {}):
+        raise SettingsError(
+            f"{host.name} has no {tool} yet: run deploy.py first (it installs the prune tool)"
+        )
+    if offsite.prune_schedule:
+        passphrase, temporary = stored_passphrase(offsite), False
+    else:
+        passphrase, temporary = f"{offsite.tools_dir}/prune.passphrase", True
+        secret_file(name="The repository's passphrase, for this run only", dest=passphrase,
+                    content=offsite.passphrase + "\n")  # fmt: skip
     python.call(
         name=f"Prune {offsite.directory}/repo: keep {offsite.keep_daily} daily, "
         f"{offsite.keep_weekly} weekly, {offsite.keep_monthly} monthly archives",
         function=_prune,
         offsite=offsite,
         passphrase=passphrase,
+        temporary=temporary,
         vanished_ok=bool(host.data.get("offsite_vanished_ok")),
     )
 
 
 @failing_in_one_line
-def _prune(offsite: OffsiteSettings, passphrase: str, vanished_ok: bool) -> None:
-    repository = f"{offsite.directory}/repo"
-    borg = shlex.join([
-        "runuser", "-u", offsite.account, "--", "env", f"BORG_PASSCOMMAND=cat {passphrase}",
-        f"BORG_BASE_DIR={offsite.directory}.borg", "BORG_RELOCATED_REPO_ACCESS_IS_OK=yes",
-        "borg",
+def _prune(offsite: OffsiteSettings, passphrase: str, temporary: bool, vanished_ok: bool) -> None:
+    command = shlex.join([
+        prune_tool(offsite), "--passphrase-file", passphrase,
+        "--keep-daily", str(offsite.keep_daily), "--keep-weekly", str(offsite.keep_weekly),
+        "--keep-monthly", str(offsite.keep_monthly), *(["--vanished-ok"] if vanished_ok else []),
     ])  # fmt: skip
-    keep = (f"--keep-daily {offsite.keep_daily} --keep-weekly {offsite.keep_weekly} "
-            f"--keep-monthly {offsite.keep_monthly}")  # fmt: skip
-    # The archives the last prune left: one that has gone since was not removed by pruning.
-    record = shlex.quote(f"{offsite.directory}.archives")
     try:
-        _run(f"chown {offsite.account}: {shlex.quote(passphrase)}", "")
-        now = set(_run(f"{borg} list --short {repository}", "listing the archives"))
-        left = _run(f"cat {record} 2>/dev/null || true", "")
-        vanished = sorted(set(left) - now)
-        if vanished and not vanished_ok:
-            raise StepFailed(
-                f"{len(vanished)} archive(s) vanished from {repository} since the last prune "
-                f"without being pruned ({', '.join(vanished[:3])}): deleted through a stack "
-                "host's append-only key? Nothing was pruned: look at the repository's "
-                "transactions first (docs/offsite-backups.md), then run again with --data "
-                "offsite_vanished_ok=true"
-            )
-        for line in _run(f"{borg} prune --list {keep} {repository} 2>&1 && "
-                         f"{borg} compact {repository} 2>&1", "pruning"):  # fmt: skip
-            logger.info(f"{host.name}: {line}")
-        _run(f"{borg} list --short {repository} >{record}.new && mv {record}.new {record}",
-             "recording the archives kept")  # fmt: skip
+        ok, output = run_on_host(command)
     finally:
-        run_on_host(f"rm -f {shlex.quote(passphrase)}")
-
-
-def _run(command: str, what: str) -> list[str]:
-    ok, output = run_on_host(command)
+        if temporary:
+            run_on_host(f"rm -f {shlex.quote(passphrase)}")
+    for line in output.stderr_lines:
+        logger.info(f"{host.name}: {line}")
     if not ok:
-        lines = [line for line in output.stdout_lines + output.stderr_lines if line.strip()]
-        raise StepFailed(f"{what or command} failed: {lines[-1] if lines else 'no message'}")
-    return output.stdout_lines
+        errors = [line for line in output.stderr_lines if "ERROR: " in line]
+        raise StepFailed(
+            errors[-1].split("ERROR: ", 1)[1] if errors else f"{prune_tool(offsite)} failed"
+        )
 
 
 def offsite_prune_entry() -> None:

@@ -47,6 +47,8 @@ class OffsiteSettings:
     # backup host: each with that environment's directory and passphrase.
     reads: tuple[OffsiteSettings, ...] = ()
     drill_envs: tuple[str, ...] = ()  # whose repositories the drill timer drills
+    # The backup host's own prune timer; with it, the backup host keeps the passphrase.
+    prune_schedule: str | None = None
 
     def __repr__(self) -> str:  # never print the passphrase by accident
         return f"OffsiteSettings({self.account}@{self.address}:{self.port}{self.directory})"
@@ -69,6 +71,13 @@ class OffsiteSettings:
             f"offsite_reads lists {listed}): add it to offsite_reads in group_data/"
             f"{self.env}.py and deploy {self.env}"
         )
+
+    @property
+    def tools_dir(self) -> str:
+        """The backup host's root-owned directory of this environment's prune tool, its
+        settings and (with a prune schedule) the stored passphrase: out of the repository
+        account's reach, since root runs what is there."""
+        return f"/opt/dfr-offsite/{self.env}"
 
 
 def backup_host_names() -> list[str]:
@@ -147,15 +156,8 @@ def offsite_settings(data: Any, env: str, passphrase: bool = True) -> OffsiteSet
     port = backup_host.data.get("offsite_port") or backup_host.data.get("ssh_port") or 22
     if not isinstance(port, int) or not 0 < port < 65536:
         raise SettingsError(f"offsite_port {port!r} is not a TCP port")
-    drill_schedule = data.get("drill_schedule")
-    # A line of the systemd timer: a line break would add directives of its own.
-    if drill_schedule is not None and (
-        not isinstance(drill_schedule, str) or has_control(drill_schedule)
-    ):
-        raise SettingsError(
-            f"drill_schedule {drill_schedule!r} is not a systemd OnCalendar value: give one on "
-            'one line, like "Sun *-*-* 04:00:00"'
-        )
+    drill_schedule = _schedule(data, "drill_schedule", "Sun *-*-* 04:00:00")
+    prune_schedule = _schedule(data, "offsite_prune_schedule", "*-*-* 05:30:00")
     drill_envs = _environments(data, "drill_envs", env, own=True) or (env,)
     unread = [drilled for drilled in drill_envs if drilled not in (env, *reads)]
     if unread:
@@ -178,6 +180,7 @@ def offsite_settings(data: Any, env: str, passphrase: bool = True) -> OffsiteSet
         passphrase=load_offsite_passphrase(env, secrets_path) if passphrase else "",
         drill_schedule=drill_schedule or None,
         drill_envs=drill_envs,
+        prune_schedule=prune_schedule or None,
     )
     # Each source's passphrase is read from its own secrets file, next to this one's; never
     # from the process environment, whose DFR_OFFSITE_PASSPHRASE is this environment's.
@@ -193,6 +196,7 @@ def offsite_settings(data: Any, env: str, passphrase: bool = True) -> OffsiteSet
             ),
             drill_schedule=None,
             drill_envs=(),
+            prune_schedule=None,
         )
         for source in reads
     )
@@ -219,3 +223,23 @@ def _environments(data: Any, key: str, env: str, own: bool = False) -> tuple[str
                 "the other environments it reads"
             )
     return tuple(dict.fromkeys(value))
+
+
+def repository_host_settings(data: Any, env: str) -> OffsiteSettings:
+    """The backup host's own settings: the passphrase is read only when it prunes on its own
+    timer (offsite_prune_schedule), since only then does it keep one."""
+    offsite = required_offsite_settings(data, env, passphrase=False)
+    if offsite.prune_schedule is None:
+        return offsite
+    return required_offsite_settings(data, env)
+
+
+def _schedule(data: Any, key: str, example: str) -> str | None:
+    value = data.get(key)
+    # A line of the systemd timer: a line break would add directives of its own.
+    if value is not None and (not isinstance(value, str) or has_control(value)):
+        raise SettingsError(
+            f"{key} {value!r} is not a systemd OnCalendar value: give one on one line, like "
+            f'"{example}"'
+        )
+    return value

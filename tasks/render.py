@@ -32,4 +32,9 @@ def _environment() -> Environment:
 
 
 def render(template: str, settings: Settings, **extra: Any) -> str:
-    return _environment().get_template(template).render(s=settings, **extra)
+    return render_template(template, s=settings, **extra)
+
+
+def render_template(template: str, **values: Any) -> str:
+    """A template of a host without a stack (the backup host): no settings object."""
+    return _environment().get_template(template).render(**values)

@@ -1,5 +1,6 @@
 # shellcheck shell=bash disable=SC2154 # $here and $tool are set by the sourcing script
-# Shared by dfr-backup and dfr-restore (sourced): settings, logging, containers, sha256.
+# Shared by dfr-backup and dfr-restore (sourced): settings, logging, containers, sha256; on
+# the backup host by dfr-offsite-prune (settings, logging, lock, notify, metric file).
 # The caller sets $tool (its name in log lines) and $here (the stack directory).
 
 # shellcheck source=/dev/null

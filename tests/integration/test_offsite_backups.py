@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 import shlex
 import socket
-from pathlib import Path
 
 import pytest
 
@@ -16,38 +15,24 @@ from tests.harness.images import docker_ready_image, target_image
 from tests.harness.pyinfra_run import pyinfra
 from tests.harness.waiting import wait_for
 from tests.integration.backups import fingerprint, odoo, seed
+from tests.integration.offsite import (
+    BORG_ENV,
+    PASSPHRASE,
+    REPOSITORY,
+    add_passphrase,
+    archives,
+    kept_by_borg,
+    kept_on,
+    metric,
+    offsite,
+    received,
+    start_receiver,
+    with_backup_host,
+)
 from tests.integration.stack import psql, stack_inventory
 
-PASSPHRASE = "k3Vq9Zr2Lx7Wm4Tn8Hs6Jd1Pf5"
-REPOSITORY = "/srv/dfr-offsite/prod/repo"
-# What borg needs on production to use its own (append-only) key by hand, as an attacker would.
-BORG_ENV = (
-    "set -a; . /opt/dfr/prod/offsite.env; set +a; export BORG_REPO=$DFR_OFFSITE_REPOSITORY "
-    "BORG_PASSCOMMAND='cat /opt/dfr/prod/offsite.passphrase' "
-    "BORG_BASE_DIR=/var/lib/dfr-offsite/prod "
-    'BORG_RSH="ssh -i $DFR_OFFSITE_KEY -o BatchMode=yes '
-    '-o UserKnownHostsFile=/opt/dfr/prod/offsite_known_hosts"; '
-)
 # Strings of the seeded dataset (tests/integration/backups.py), in its tables and its files.
 KNOWN_STRINGS = ["Ñandú", "Farmer 1999", "large object ✓", "plain text", "Village 16"]
-
-
-def with_backup_host(inventory: Path, backup: TargetHost) -> Path:
-    """The inventory with ``backup`` in its group backup, reading the same secrets."""
-    name, data = backup.inventory_entry()
-    data["secrets_file"] = str(inventory.with_suffix(".env"))
-    inventory.write_text(inventory.read_text() + f"backup = [({name!r}, {data!r})]\n")
-    return inventory
-
-
-def add_passphrase(inventory: Path, passphrase: str = PASSPHRASE) -> None:
-    """The off-host passphrase in the secrets of the inventory's environment."""
-    with open(inventory.with_suffix(".env"), "a") as secrets:
-        secrets.write(f"DFR_OFFSITE_PASSPHRASE={passphrase}\n")
-
-
-def offsite(host: TargetHost, command: str, check: bool = True) -> str:
-    return host.exec(f"/opt/dfr/prod/bin/dfr-offsite {command} 2>&1", check=check)
 
 
 def ssh_answers(host: TargetHost) -> None:
@@ -61,16 +46,6 @@ def ssh_answers(host: TargetHost) -> None:
             return False
 
     wait_for(f"sshd on {host.name}", banner)
-
-
-def kept_on(host: TargetHost) -> str:
-    """The newest backup the host keeps (its retention keeps one a day)."""
-    name = host.exec("/opt/dfr/prod/bin/dfr-backup kept latest").split()[0]
-    return f"/var/backups/dfr/prod/{name}"
-
-
-def archives(host: TargetHost) -> list[str]:
-    return offsite(host, "list").split()
 
 
 @pytest.fixture(scope="module")
@@ -180,22 +155,6 @@ def test_productions_key_cannot_take_anything_away(prod, sent, backup_host):
     assert backup_host.exec(f"test -f {REPOSITORY}/config && echo kept") == "kept"
 
 
-def _kept_by_borg(times: list[datetime.datetime], daily: int, monthly: int) -> set[int]:
-    """Indexes of ``times`` that borg's prune keeps: per rule, newest first, the newest
-    archive of each period not kept by an earlier rule."""
-    kept: set[int] = set()
-    for pattern, count in (("%Y-%m-%d", daily), ("%Y-%m", monthly)):
-        last, taken = None, 0
-        for i in sorted(range(len(times)), key=lambda i: times[i], reverse=True):
-            period = times[i].strftime(pattern)
-            if period != last:
-                last = period
-                if i not in kept and taken < count:
-                    kept.add(i)
-                    taken += 1
-    return kept
-
-
 def test_pruning_from_the_backup_host_keeps_the_retention_counts(prod, sent, backup_host):
     host = prod[0]
     # Older archives, added with production's key as if made on earlier days.
@@ -214,7 +173,7 @@ def test_pruning_from_the_backup_host_keeps_the_retention_counts(prod, sent, bac
                   data={"offsite_keep_daily": 2, "offsite_keep_weekly": 0,
                         "offsite_keep_monthly": 2})  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
-    expected = {names[i] for i in _kept_by_borg(times, daily=2, monthly=2)}
+    expected = {names[i] for i in kept_by_borg(times, daily=2, monthly=2)}
     assert set(archives(host)) == expected
     assert len(expected) == 4 and len(names) > 4
 
@@ -301,33 +260,10 @@ def test_restoring_from_off_host_needs_a_repository(start_hosts, pool, base_imag
     assert "no off-host repository is configured" in run.last_error_line()
 
 
-RECEIVER = """
-import http.server, sys
-class Receiver(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        with open("/var/tmp/received", "a") as log:
-            log.write(self.path + " " + body.decode(errors="replace").replace("\\n", " | ") + "\\n")
-        self.send_response(200)
-        self.end_headers()
-http.server.HTTPServer(("", 8099), Receiver).serve_forever()
-"""
-METRICS = "/var/lib/node_exporter/textfile_collector/dfr_backup_prod.prom"
-
-
 def scheduled_run(host: TargetHost) -> str:
     """The timer's service, run now: its result (success, exit-code)."""
     host.exec("systemctl start dfr-backup-prod.service", check=False)  # oneshot: waits for it
     return host.exec("systemctl show -P Result dfr-backup-prod.service")
-
-
-def metric(host: TargetHost, name: str, path: str = METRICS) -> int:
-    line = host.exec(f"grep '^{name}{{env=\"prod\"}} ' {path}")
-    return int(line.split()[-1])
-
-
-def received(backup_host: TargetHost) -> list[str]:
-    return backup_host.exec("cat /var/tmp/received 2>/dev/null || true").splitlines()
 
 
 def test_the_timers_outcome_reaches_the_notify_url_and_the_metric_file(prod, sent, backup_host):
@@ -342,11 +278,7 @@ def test_the_timers_outcome_reaches_the_notify_url_and_the_metric_file(prod, sen
     assert "could not reach backup_notify_url" in host.exec(
         "journalctl -u dfr-backup-prod.service -n 5"
     )
-    backup_host.exec("cat >/var/tmp/receiver.py", input=RECEIVER.encode())
-    backup_host.exec("systemd-run --unit dfr-test-receiver python3 /var/tmp/receiver.py")
-    wait_for("the test receiver", lambda: backup_host.exec(
-        "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8099))' "
-        "2>/dev/null && echo up || true") == "up")  # fmt: skip
+    start_receiver(backup_host)
 
     assert scheduled_run(host) == "success"
     assert received(backup_host)[-1].startswith("/ping/3f2a ")
@@ -401,6 +333,10 @@ def recovered(start_hosts, pool, base_images, distro_docker_data, prod, original
     )
     deployed = pyinfra(inventory, "deploy.py", data={"drill_schedule": "Sun *-*-* 04:00:00"})
     assert deployed.returncode == 0, deployed.stderr[-3000:]
+    # The lost host's key is no longer authorized: whoever has its disk has the key.
+    authorized = backup_host.exec("cat /srv/dfr-offsite/.ssh/authorized_keys")
+    assert f"dfr-offsite:prod:{old.name}" not in authorized
+    assert f"dfr-offsite:prod:{fresh.name}" in authorized
     refused = pyinfra(inventory, "tasks/restore.py", data={"from": "offsite"})
     assert refused.returncode != 0 and "confirm=prod" in refused.last_error_line()
     run = pyinfra(inventory, "tasks/restore.py", data={"from": "offsite", "confirm": "prod"})

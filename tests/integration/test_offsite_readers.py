@@ -8,20 +8,19 @@ import pytest
 from tests.harness.hosts import HostPool, TargetHost
 from tests.harness.images import docker_ready_image
 from tests.harness.pyinfra_run import pyinfra
-from tests.harness.waiting import wait_for
 from tests.integration import test_offsite_backups as offsite_backups
 from tests.integration.backups import assert_neutralized, fingerprint
-from tests.integration.stack import stack_inventory
-from tests.integration.test_offsite_backups import (
+from tests.integration.offsite import (
     BORG_ENV,
     PASSPHRASE,
-    RECEIVER,
     REPOSITORY,
     add_passphrase,
-    live_databases,
     received,
+    start_receiver,
     with_backup_host,
 )
+from tests.integration.stack import stack_inventory
+from tests.integration.test_offsite_backups import live_databases
 
 # The production host, the backup host and production's archive sent off-host: the module
 # fixtures of the off-host backup tests, made once more for this module.
@@ -200,11 +199,7 @@ def test_a_failed_drill_says_whose_backup_to_the_drilling_environments_url(stagi
     url = f"http://{backup_host.address}:8099/ping/staging"
     run = pyinfra(inventory, "deploy.py", data={"backup_notify_url": url})
     assert run.returncode == 0, run.stderr[-3000:]
-    backup_host.exec("cat >/var/tmp/receiver.py", input=RECEIVER.encode())
-    backup_host.exec("systemd-run --unit dfr-test-receiver python3 /var/tmp/receiver.py")
-    wait_for("the test receiver", lambda: backup_host.exec(
-        "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8099))' "
-        "2>/dev/null && echo up || true") == "up")  # fmt: skip
+    start_receiver(backup_host)
     missing = "prod-dfr-20000101T000000Z.dfrbak"
     failed = pyinfra(inventory, "tasks/drill.py", data={"offsite_env": "prod", "snapshot": missing})
     assert failed.returncode != 0

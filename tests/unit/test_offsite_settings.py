@@ -14,7 +14,8 @@ from pyinfra.context import ctx_host, ctx_state
 from tasks.backup_settings import backup_settings
 from tasks.errors import SettingsError, StepFailed
 from tasks.offsite import authorized_line, read_line
-from tasks.offsite_settings import is_backup_host, offsite_settings
+from tasks.offsite_keys import departed_hosts
+from tasks.offsite_settings import is_backup_host, offsite_settings, repository_host_settings
 from tests.unit.environments import host_data
 
 PASSPHRASE = "k3Vq9Zr2Lx7Wm4Tn8Hs6Jd1Pf5"
@@ -102,6 +103,43 @@ def test_the_backup_host_setup_needs_no_passphrase(tmp_path):
     data = _data(tmp_path, passphrase=None)
     with on_stack_host(data, backup=["vault"]):
         assert offsite_settings(data, "prod", passphrase=False).passphrase == ""
+
+
+def test_the_backup_host_keeps_the_passphrase_only_with_a_prune_schedule(tmp_path):
+    data = _data(tmp_path)
+    with on_stack_host(data, backup=["vault"]):
+        scheduled = repository_host_settings(data, "prod")
+        manual = repository_host_settings({**data, "offsite_prune_schedule": None}, "prod")
+    assert (scheduled.prune_schedule, scheduled.passphrase) == ("*-*-* 05:30:00", PASSPHRASE)
+    assert (manual.prune_schedule, manual.passphrase) == (None, "")
+
+
+@pytest.mark.parametrize("key", ["offsite_prune_schedule", "drill_schedule"])
+def test_a_schedule_is_one_line(tmp_path, key):
+    data = _data(tmp_path, **{key: "*-*-* 05:30:00\nExecStart=/bin/evil"})
+    with (
+        on_stack_host(data, backup=["vault"]),
+        pytest.raises(
+            SettingsError, match=f"{key} .* is not a systemd OnCalendar value: give one on one line"
+        ),
+    ):
+        offsite_settings(data, "prod")
+
+
+def test_departed_hosts_are_matched_by_whole_marker_and_environment():
+    key = "ssh-ed25519 AAAA"
+    authorized = "\n".join([
+        f"restrict {key} dfr-offsite:prod:host1", f"restrict {key} dfr-offsite:prod:host10",
+        f"restrict {key} dfr-offsite:staging:host2", f"restrict {key} dfr-offsite:prod:gone",
+        f"restrict {key} someone@laptop", "",
+    ])  # fmt: skip
+    assert departed_hosts(authorized, "prod", {"host1", "host10"}) == ["gone"]
+    assert departed_hosts(authorized, "prod", {"host10"}) == ["gone", "host1"]
+    assert departed_hosts(authorized, "prod", {"host1"}) == ["gone", "host10"]
+    assert departed_hosts(authorized, "staging", set()) == ["host2"]
+    # A reading host's second key (offsite_reads) is revoked with it.
+    reader = authorized + f"restrict {key} dfr-offsite-read:staging:reader\n"
+    assert departed_hosts(reader, "staging", {"host2"}) == ["reader"]
 
 
 def test_dev_generates_its_passphrase_once(tmp_path):
