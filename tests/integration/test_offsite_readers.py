@@ -236,11 +236,11 @@ def test_with_drill_notify_url_every_drill_reports_to_its_own_check(staging, sen
 
 def test_taking_prod_out_of_offsite_reads_takes_the_access_away(staging, prod, backup_host):
     host, inventory = staging
-    # Another host's line, whose name starts with this one's: left as it is.
+    # Another environment's host of the same name, with a read key too: left as it is.
     neighbour = (
-        'command="borg serve --append-only --restrict-to-path /srv/dfr-offsite/staging",restrict '
+        'command="borg serve --append-only --restrict-to-path /srv/dfr-offsite/dev",restrict '
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc2Y1bq0J3vH3b7yq7g0cG5c2b0w1wq8Xz8k3m4n5p6 "
-        f"dfr-offsite:staging:{host.name}0"
+        f"dfr-offsite-read:dev:{host.name}"
     )
     backup_host.exec(f"echo '{neighbour}' >>{KEYS}")
     run = pyinfra(inventory, "deploy.py", data={"offsite_reads": "[]", "drill_envs": "null"})
