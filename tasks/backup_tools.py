@@ -8,9 +8,9 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import files
 
+from tasks import systemd_timers
 from tasks.backup_settings import BackupSettings
 from tasks.facts import DockerHostSurvey, PathStates
 from tasks.offsite_settings import backup_host_names
@@ -92,23 +92,10 @@ def _notify_url(settings: Settings, backup: BackupSettings) -> None:
 
 
 def _timer(settings: Settings, backup: BackupSettings, offsite: bool) -> None:
-    unit = UNIT.format(env=settings.env)
-    written = [
-        files.put(
-            name=f"Unit {unit}.{kind}",
-            src=StringIO(
-                render(f"systemd/dfr-backup.{kind}.j2", settings, b=backup, offsite=offsite)
-            ),
-            dest=f"/etc/systemd/system/{unit}.{kind}",
-            mode="0644",
-            create_remote_dir=False,
-        )
+    service, timer = (
+        render(f"systemd/dfr-backup.{kind}.j2", settings, b=backup, offsite=offsite)
         for kind in ("service", "timer")
-    ]
-    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(*written))
-    systemd.service(
-        name=f"Daily backup timer {unit}.timer",
-        service=f"{unit}.timer",
-        running=True,
-        enabled=True,
+    )
+    systemd_timers.install_timer(
+        UNIT.format(env=settings.env), service, timer, "Daily backup timer"
     )

@@ -27,9 +27,9 @@ from pyinfra import host, state
 from pyinfra.api import FactBase, deploy
 from pyinfra.api.host import Host
 from pyinfra.facts.deb import DebPackages
-from pyinfra.operations import apt, files, python, server, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import apt, files, python, server
 
+from tasks import systemd_timers
 from tasks.backup_settings import BackupSettings
 from tasks.errors import SettingsError, StepFailed, failing_in_one_line
 from tasks.facts import DockerHostSurvey, FileText, PathStates
@@ -230,12 +230,7 @@ def _remove_what_is_no_longer_read(
     for path in gone:
         if path.endswith(".timer"):
             unit = path.rsplit("/", 1)[1].removesuffix(".timer")
-            systemd.service(name=f"Stop the drill timer {unit}.timer, no longer asked for",
-                            service=f"{unit}.timer", running=False, enabled=False)  # fmt: skip
-            for kind in ("timer", "service"):
-                files.file(name=f"No unit {unit}.{kind}", path=f"/etc/systemd/system/{unit}.{kind}",
-                           present=False)  # fmt: skip
-            systemd.daemon_reload(name="Reload systemd units")
+            systemd_timers.remove_timer(unit, "no longer asked for")
         elif path.startswith("/var/lib/"):
             files.directory(name=f"No {path} (not read any more)", path=path, present=False)
         else:
@@ -244,21 +239,11 @@ def _remove_what_is_no_longer_read(
 
 def _drill_timer(settings: Settings, offsite: OffsiteSettings, unit: str, env: str) -> None:
     source = None if env == settings.env else offsite.source(env)
-    written = [
-        files.put(
-            name=f"Unit {unit}.{kind}",
-            src=StringIO(
-                render(f"systemd/dfr-drill.{kind}.j2", settings, o=offsite, source=source)
-            ),
-            dest=f"/etc/systemd/system/{unit}.{kind}",
-            mode="0644",
-            create_remote_dir=False,
-        )
+    service, timer = (
+        render(f"systemd/dfr-drill.{kind}.j2", settings, o=offsite, source=source)
         for kind in ("service", "timer")
-    ]
-    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(*written))
-    systemd.service(name=f"Drill timer {unit}.timer", service=f"{unit}.timer", running=True,
-                    enabled=True)  # fmt: skip
+    )
+    systemd_timers.install_timer(unit, service, timer, "Drill timer")
 
 
 def _public_key(settings: Settings, key: str) -> str:

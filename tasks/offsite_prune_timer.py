@@ -13,9 +13,9 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import files
 
+from tasks import systemd_timers
 from tasks.backup_settings import BackupSettings
 from tasks.facts import PathStates
 from tasks.offsite_settings import OffsiteSettings
@@ -63,33 +63,20 @@ def prune_on_backup_host(offsite: OffsiteSettings, backup: BackupSettings) -> No
 
 
 def _timer(offsite: OffsiteSettings) -> None:
-    unit = UNIT.format(env=offsite.env)
-    written = [
-        files.put(
-            name=f"Unit {unit}.{kind}",
-            src=StringIO(render_template(f"systemd/dfr-offsite-prune.{kind}.j2", o=offsite)),
-            dest=f"/etc/systemd/system/{unit}.{kind}",
-            mode="0644",
-            create_remote_dir=False,
-        )
+    service, timer = (
+        render_template(f"systemd/dfr-offsite-prune.{kind}.j2", o=offsite)
         for kind in ("service", "timer")
-    ]
-    systemd.daemon_reload(name="Reload systemd units", _if=any_changed(*written))
-    systemd.service(name=f"Prune timer {unit}.timer", service=f"{unit}.timer", running=True,
-                    enabled=True)  # fmt: skip
+    )
+    systemd_timers.install_timer(UNIT.format(env=offsite.env), service, timer, "Prune timer")
 
 
 def _no_timer(offsite: OffsiteSettings) -> None:
     """No passphrase kept, no timer: what a deploy without offsite_prune_schedule leaves."""
     unit = UNIT.format(env=offsite.env)
-    units = tuple(f"/etc/systemd/system/{unit}.{kind}" for kind in ("service", "timer"))
-    present = host.get_fact(PathStates, paths=(stored_passphrase(offsite), *units)) or {}
-    if units[1] in present:
-        systemd.service(name=f"Stop and disable {unit}.timer", service=f"{unit}.timer",
-                        running=False, enabled=False)  # fmt: skip
-    if present:
-        removed = [
-            files.file(name=f"No {path}", path=path, present=False)
-            for path in (stored_passphrase(offsite), *units)
-        ]
-        systemd.daemon_reload(name="Reload systemd units", _if=any_changed(*removed))
+    timer = f"{systemd_timers.UNITS}/{unit}.timer"
+    present = host.get_fact(PathStates, paths=(stored_passphrase(offsite), timer)) or {}
+    if timer in present:
+        systemd_timers.remove_timer(unit, "offsite_prune_schedule is None")
+    if stored_passphrase(offsite) in present:
+        files.file(name=f"No {stored_passphrase(offsite)}", path=stored_passphrase(offsite),
+                   present=False)  # fmt: skip
