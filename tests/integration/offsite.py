@@ -7,6 +7,7 @@ import datetime
 from pathlib import Path
 
 from tests.harness.hosts import TargetHost
+from tests.harness.pyinfra_run import pyinfra
 from tests.harness.waiting import wait_for
 
 PASSPHRASE = "k3Vq9Zr2Lx7Wm4Tn8Hs6Jd1Pf5"
@@ -97,3 +98,14 @@ def start_receiver(backup_host: TargetHost) -> None:
     wait_for("the test receiver", lambda: backup_host.exec(
         "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8099))' "
         "2>/dev/null && echo up || true") == "up")  # fmt: skip
+
+
+def assert_second_deploy_quiet(inventory: Path, *secrets: str) -> None:
+    """A second deploy changes nothing, and its --dry --diff shows none of ``secrets``."""
+    again = pyinfra(inventory, "deploy.py")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.changed() == []
+    dry = pyinfra(inventory, "deploy.py", "--dry", "--diff", execute=False, json_output=False)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    for secret in secrets:
+        assert secret not in dry.output
