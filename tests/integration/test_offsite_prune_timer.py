@@ -193,3 +193,27 @@ def test_without_a_schedule_no_timer_and_no_passphrase_stay(prod, backup_host):
     assert "kept 3 archive(s)" in manual.stderr
     assert backup_host.exec(f"ls {TOOLS} | grep -c passphrase || true") == "0"
     assert prune_metric(backup_host, "dfr_offsite_prune_last_result") == 1
+
+
+def test_by_hand_with_the_kept_passphrase_and_refused_without_the_tool(prod, backup_host):
+    """Runs after the test above: no archive has vanished since its prune."""
+    host, inventory = prod
+    run = pyinfra(inventory, "deploy.py")  # the schedule back: the passphrase kept again
+    assert run.returncode == 0, run.stderr[-3000:]
+    manual = pyinfra(inventory, "tasks/offsite_prune.py")
+    assert manual.returncode == 0, manual.stderr[-3000:]
+    assert "kept 3 archive(s)" in manual.stderr
+    # The kept passphrase served: none was brought for the run, and it is still there.
+    assert backup_host.exec(f"ls {TOOLS} | grep passphrase") == "offsite.passphrase"
+
+    kept = borg_names(host)
+    backup_host.exec(f"rm {TOOLS}/bin/dfr-offsite-prune")
+    refused = pyinfra(inventory, "tasks/offsite_prune.py")
+    assert refused.returncode != 0
+    assert (
+        f"has no {TOOLS}/bin/dfr-offsite-prune yet: run deploy.py first"
+        in refused.last_error_line()
+    )
+    assert borg_names(host) == kept
+    again = pyinfra(inventory, "deploy.py")
+    assert again.returncode == 0, again.stderr[-3000:]
