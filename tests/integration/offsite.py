@@ -38,6 +38,18 @@ def add_passphrase(inventory: Path, passphrase: str = PASSPHRASE) -> None:
         secrets.write(f"DFR_OFFSITE_PASSPHRASE={passphrase}\n")
 
 
+def deploy_with_backup_host(
+    inventory: Path, backup: TargetHost, passphrase: str = PASSPHRASE, **backup_data: object
+) -> Path:
+    """The environment's off-host passphrase in its secrets, ``backup`` in its group backup
+    (its host data with ``backup_data``), and deploy.py run: the inventory."""
+    add_passphrase(inventory, passphrase)
+    inventory = with_backup_host(inventory, backup, **backup_data)
+    run = pyinfra(inventory, "deploy.py")
+    assert run.returncode == 0, run.stderr[-3000:]
+    return inventory
+
+
 def offsite(host: TargetHost, command: str, check: bool = True) -> str:
     return host.exec(f"/opt/dfr/prod/bin/dfr-offsite {command} 2>&1", check=check)
 

@@ -22,6 +22,7 @@ from tests.integration.offsite import (
     add_passphrase,
     archives,
     assert_second_deploy_quiet,
+    deploy_with_backup_host,
     kept_by_borg,
     kept_on,
     metric,
@@ -59,10 +60,7 @@ def backup_host(start_hosts) -> TargetHost:
 def prod(start_hosts, pool: HostPool, base_images, distro_docker_data, backup_host):
     (host,) = start_hosts(docker_ready_image(), prefix="oprod")
     inventory = stack_inventory(pool, [host], "prod", base_images, distro_docker_data)
-    add_passphrase(inventory)
-    inventory = with_backup_host(inventory, backup_host)
-    run = pyinfra(inventory, "deploy.py")
-    assert run.returncode == 0, run.stderr[-3000:]
+    inventory = deploy_with_backup_host(inventory, backup_host)
     seed(host, f"{host.name}.prod.dfr.test")
     return host, inventory
 

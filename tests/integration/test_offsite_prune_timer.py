@@ -14,13 +14,12 @@ from tests.integration.offsite import (
     BORG_ENV,
     PASSPHRASE,
     REPOSITORY,
-    add_passphrase,
     assert_second_deploy_quiet,
+    deploy_with_backup_host,
     kept_by_borg,
     metric,
     received,
     start_receiver,
-    with_backup_host,
 )
 from tests.integration.stack import stack_inventory
 
@@ -48,11 +47,7 @@ def backup_host(start_hosts) -> TargetHost:
 def prod(start_hosts, pool: HostPool, base_images, distro_docker_data, backup_host):
     (host,) = start_hosts(docker_ready_image(), prefix="pprod")
     inventory = stack_inventory(pool, [host], "prod", base_images, distro_docker_data)
-    add_passphrase(inventory)
-    inventory = with_backup_host(inventory, backup_host, **BACKUP_HOST_DATA)
-    run = pyinfra(inventory, "deploy.py")
-    assert run.returncode == 0, run.stderr[-3000:]
-    return host, inventory
+    return host, deploy_with_backup_host(inventory, backup_host, **BACKUP_HOST_DATA)
 
 
 def borg_names(host: TargetHost) -> list[str]:

@@ -14,11 +14,10 @@ from tests.integration.offsite import (
     BORG_ENV,
     PASSPHRASE,
     REPOSITORY,
-    add_passphrase,
     assert_second_deploy_quiet,
+    deploy_with_backup_host,
     received,
     start_receiver,
-    with_backup_host,
 )
 from tests.integration.stack import stack_inventory
 from tests.integration.test_offsite_backups import live_databases
@@ -49,16 +48,12 @@ def staging(start_hosts, pool: HostPool, base_images, distro_docker_data, backup
     production's passphrase in prod.env beside staging.env (nothing else of production's)."""
     (host,) = start_hosts(docker_ready_image(), prefix="rstaging")
     inventory = stack_inventory(pool, [host], "staging", base_images, distro_docker_data)
-    add_passphrase(inventory, STAGING_PASSPHRASE)
     prod_secrets = inventory.with_name("prod.env")
     prod_secrets.write_text(f"DFR_OFFSITE_PASSPHRASE={PASSPHRASE}\n")
     prod_secrets.chmod(0o600)
-    inventory = with_backup_host(inventory, backup_host)
     with open(inventory, "a") as text:
         text.write(f"targets[0][1].update({READS!r})\n")
-    run = pyinfra(inventory, "deploy.py")
-    assert run.returncode == 0, run.stderr[-3000:]
-    return host, inventory
+    return host, deploy_with_backup_host(inventory, backup_host, STAGING_PASSPHRASE)
 
 
 def key_line(backup_host: TargetHost, host: TargetHost, env: str, read: bool = False) -> str:
