@@ -23,6 +23,7 @@ UNIT = "dfr-backup-{env}"
 SCRIPT_MODES = (
     ("dfr-common", "0644"),  # sourced by the other two
     ("dfr-backup", "0755"),
+    ("dfr-order-rows", "0644"),  # run by dfr-backup in the PostgreSQL container
     ("dfr-restore", "0755"),
     ("dfr-retention", "0755"),
     ("dfr-update", "0755"),  # module updates on a snapshot, run by deploy.py

@@ -118,10 +118,21 @@ dump_database() {
     -f "/backups/.dumping/$name.partial/database"
 }
 
-# Waits for pg_dump, then moves its output ($1: dump.sql or database) into the backup.
+# Waits for pg_dump, then moves its output ($1: dump.sql or database) into the backup. With a
+# backup host, a directory dump's rows are put in id order first, so that the repository finds
+# last night's chunks in it again (bin/dfr-order-rows says why). Without, that would be CPU spent
+# for nothing: 3-5 s on the benchmark's 2.35 GB database (docs/offsite-backups.md).
 dumped() {
   wait "$dump_job" || fail "pg_dump of $DFR_DB_NAME failed"
   dump_job=""
+  if [ "$1" = database ] && [ "${DFR_OFFSITE:-no}" = yes ]; then
+    local started
+    started=$(date +%s%N)
+    docker exec -u postgres "$pg" bash -c "$(cat "$here/bin/dfr-order-rows")" dfr-order-rows \
+      "/backups/.dumping/${dumping##*/}/database" "$DFR_BACKUP_JOBS" ||
+      fail "could not put the dump's rows in order (above)"
+    log "the dump's rows put in id order in $((($(date +%s%N) - started) / 1000000)) ms"
+  fi
   { chmod -R go-rwx "$dumping/$1" && mv "$dumping/$1" "$stage/$1" && rmdir "$dumping"; } ||
     fail "could not move the dump into $stage"
   dumping=""
@@ -153,7 +164,11 @@ filestore_dir() {
 }
 
 # The filestore as $stage/filestore.tar, a plain tar of the files listed now (files that Odoo
-# adds meanwhile belong to the next backup), in 1 MiB records. Not compressed:
+# adds meanwhile belong to the next backup), in 1 MiB records: its directories first, by name,
+# then its files oldest first. Odoo writes an attachment's file once and never changes it, so
+# night after night the tar only grows at its end (and loses what Odoo cleaned up): in directory
+# order new files landed all over it, and the off-host repository took 186 MB more a night for
+# 8 MB of new files, 12 MB in this order (docs/offsite-backups.md). Not compressed:
 # Odoo's attachments are mostly JPEG, PNG and PDF, which zstd shrinks by ~10 % (995 against
 # 1 099 MB in the benchmark) for CPU that pg_dump, running at the same time, needs.
 # With --stream it is sent while it is made, its size (tar_bytes) in the member's header
@@ -165,7 +180,10 @@ archive_filestore() {
   src=$(filestore_dir)
   list="$work/filestore.list"
   if [ -d "$src" ]; then
-    (cd "$src" && find . -mindepth 1 -print0) >"$list"
+    (cd "$src" && {
+      find . -mindepth 1 -type d -print0 | LC_ALL=C sort -z
+      find . -mindepth 1 ! -type d -printf '%T@ %p\0' | LC_ALL=C sort -z -k1,1n -k2 | sed -z 's/^[^ ]* //'
+    }) >"$list"
   else
     src=$work && : >"$list"
   fi

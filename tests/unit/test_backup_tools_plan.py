@@ -42,6 +42,7 @@ def test_a_fresh_host_gets_every_script_and_the_settings(tmp_path):
     assert set(fresh.uploads) == {
         "/opt/dfr/prod/bin/dfr-common",
         "/opt/dfr/prod/bin/dfr-backup",
+        "/opt/dfr/prod/bin/dfr-order-rows",
         "/opt/dfr/prod/bin/dfr-restore",
         "/opt/dfr/prod/bin/dfr-offsite",
         "/opt/dfr/prod/bin/dfr-scheduled-backup",
