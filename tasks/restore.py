@@ -135,14 +135,11 @@ def restore_from_offsite(
         options.append("--drop-old")
     bin_dir = f"{settings.stack_dir}/bin"
     whose = "" if source is offsite else f" of {source.env}"
-    extract = f"{bin_dir}/dfr-offsite {reading(settings, source.env)}extract {shlex.quote(name)}"
+    restore = f"{bin_dir}/dfr-offsite {reading(settings, source.env)}restore "
     server.shell(
-        name=f"Unpack {name} from {offsite.backup_host}'s repository{whose} on the host, restore "
-        "it into a new database, check it, swap it in",
-        commands=[
-            f"{extract} >/dev/null && "
-            + shlex.join([f"{bin_dir}/dfr-restore", f"incoming/{name}", *options])
-        ],
+        name=f"Restore {name} from {offsite.backup_host}'s repository{whose} into a new "
+        "database, check it, swap it in",
+        commands=[restore + shlex.join([name, *options])],
     )
     check_health_through_nginx(settings)
 

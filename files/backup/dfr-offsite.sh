@@ -6,10 +6,13 @@
 #   dfr-offsite list                  the archives, oldest first
 #   dfr-offsite manifest NAME|latest  an archive's manifest.json on stdout
 #   dfr-offsite extract NAME|latest   unpack an archive into incoming/NAME; prints NAME
+#   dfr-offsite restore NAME|latest [OPTION...]
+#                                     restore an archive with dfr-restore and its OPTIONs,
+#                                     its filestore streamed from the repository
 #   dfr-offsite status                "NAME EPOCH REPOSITORY_BYTES" of the newest archive
 #   dfr-offsite drill [NAME|latest]   restore an archive into a scratch database, check it,
 #                                     start Odoo on it, remove it; result in the metric file
-#   dfr-offsite --from ENV VERB ...   the same reads (list, manifest, extract, status, drill)
+#   dfr-offsite --from ENV VERB ...   the same reads (list, manifest, extract, restore, status, drill)
 #                                     in the repository of another environment ENV, which
 #                                     this one reads (offsite_reads: offsite-ENV.env here)
 #
@@ -36,8 +39,8 @@ if [ "${1:-}" = --from ]; then
   [ -f "$here/offsite-$source_env.env" ] ||
     fail "$DFR_ENV does not read $source_env's off-host repository: add \"$source_env\" to offsite_reads (group_data/$DFR_ENV.py) and deploy $DFR_ENV"
   case "${1:-}" in
-    list | manifest | manifest-of | extract | status | drill) ;;
-    *) fail "--from $source_env only reads (list, manifest, extract, status, drill): ${1:-no verb} is $source_env's own to do" ;;
+    list | manifest | manifest-of | extract | restore | status | drill) ;;
+    *) fail "--from $source_env only reads (list, manifest, extract, restore, status, drill): ${1:-no verb} is $source_env's own to do" ;;
   esac
 fi
 repo_env=${source_env:-$DFR_ENV}
@@ -69,6 +72,11 @@ trap 'rm -f "$errors" "$out"' EXIT
 # (a drill, another environment's restore) may meet there.
 borg_run() {
   if borg --lock-wait 600 "$@" 2>"$errors"; then return 0; fi
+  borg_failed "$1"
+}
+
+# Fails with one line saying why borg's command $1 failed (its messages are in $errors).
+borg_failed() {
   local why
   why=$(grep -v '^\s*$' "$errors" | grep -vE '^(Traceback|  |Platform|Linux|Borg|PID|sys.argv|SSH_ORIGINAL)' | tail -n1)
   if grep -q 'REMOTE HOST IDENTIFICATION HAS CHANGED\|Host key verification failed' "$errors"; then
@@ -119,6 +127,7 @@ dfr_backup_name() {
   if [ "$1" = latest ]; then "$here/bin/dfr-backup" kept latest | cut -d' ' -f1; else echo "$1"; fi
 }
 
+# Unpacks the archive NAME (or the newest), or only its parts "${@:2}", into incoming/NAME.
 extract() {
   local name target
   name=$(archive_name "${1:-latest}")
@@ -126,7 +135,8 @@ extract() {
   install -d -m 0711 "$DFR_BACKUP_DIR/incoming"
   rm -rf "$target.partial" && install -d -m 0700 "$target.partial"
   log "extracting $name from $DFR_OFFSITE_REPOSITORY"
-  (cd "$target.partial" && borg_run extract "::$name") || { rm -rf "$target.partial"; exit 1; }
+  (cd "$target.partial" && borg_run extract "::$name" "${@:2}") ||
+    { rm -rf "$target.partial"; exit 1; }
   chmod 0711 "$target.partial"
   rm -rf "$target" && mv "$target.partial" "$target"
   echo "$name"
@@ -149,6 +159,29 @@ else:
     print(a["archive"], int(when.timestamp()), size)
 PY
   rm -f "$info"
+}
+
+# Restores the archive NAME (or the newest) with dfr-restore and its options "${@:2}", as an
+# upload is restored: the database's part and the manifest unpacked first, then the filestore's
+# tar streamed from the repository, checked and unpacked while the database is restored.
+# Unpacking the whole archive first added 40 % to the restore's time (docs/benchmarks.md).
+restore() {
+  local name streamed
+  name=$(extract "${1:-latest}" ./database ./manifest.json)
+  streamed=$(mktemp)
+  if { borg --lock-wait 600 extract --stdout "::$name" ./filestore.tar 2>"$errors" ||
+    echo failed >"$streamed"; } | "$here/bin/dfr-restore" "incoming/$name" --filestore-on-stdin "${@:2}"; then
+    rm -f "$streamed"
+    return 0
+  fi
+  # dfr-restore said why it stopped. If the stream broke first (not because dfr-restore stopped
+  # reading it), borg's reason too.
+  if [ -s "$streamed" ] && ! grep -qiE 'broken ?pipe' "$errors"; then
+    rm -f "$streamed"
+    borg_failed extract
+  fi
+  rm -f "$streamed"
+  exit 1
 }
 
 drill() {
@@ -217,7 +250,8 @@ case "${1:-}" in
     name=$(archive_name "${2:-latest}") && echo "$name" &&
       borg_run extract --stdout "::$name" ./manifest.json ;;
   extract) extract "${2:-latest}" ;;
+  restore) shift && restore "${1:-latest}" "${@:2}" ;;
   status) status ;;
   drill) drill "${2:-latest}" ;;
-  *) fail "usage: dfr-offsite init|drill|push NAME|latest|list|manifest NAME|extract NAME|status" ;;
+  *) fail "usage: dfr-offsite init|drill|push NAME|latest|list|manifest NAME|extract NAME|restore NAME|status" ;;
 esac

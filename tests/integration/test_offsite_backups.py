@@ -335,7 +335,7 @@ def recovered(start_hosts, pool, base_images, distro_docker_data, prod, original
     assert refused.returncode != 0 and "confirm=prod" in refused.last_error_line()
     run = pyinfra(inventory, "tasks/restore.py", data={"from": "offsite", "confirm": "prod"})
     assert run.returncode == 0, run.stderr[-3000:]
-    assert f"Unpack {newest}" in run.stderr
+    assert f"Restore {newest} from" in run.stderr
     return fresh, inventory
 
 

@@ -68,7 +68,7 @@ def test_staging_restores_productions_off_host_backup_neutralized(staging, sent,
     host, inventory = staging
     run = pyinfra(inventory, "tasks/restore.py", data={**FROM_PROD, "snapshot": "latest"})
     assert run.returncode == 0, run.stderr[-3000:]
-    assert f"Unpack {sent}" in run.stderr
+    assert f"Restore {sent} from" in run.stderr
     assert_neutralized(host)
     restored = fingerprint(host)
     # Everything but Odoo's own ir_* tables, which the neutralization changes.
