@@ -1,7 +1,7 @@
 #!/bin/bash
 # dfr-offsite: this host's backups in the off-host borg repository (docs/offsite-backups.md).
 #
-#   dfr-offsite init                  make the repository (repokey-blake2) unless it exists
+#   dfr-offsite init                  make the repository (repokey[-blake2]) unless it exists
 #   dfr-offsite push NAME|latest      send a backup kept here (NAME.dfrbak) to the repository
 #   dfr-offsite list                  the archives, oldest first
 #   dfr-offsite manifest NAME|latest  an archive's manifest.json on stdout
@@ -237,8 +237,13 @@ drill() {
 init() {
   if borg info >/dev/null 2>"$errors"; then return 0; fi
   grep -q 'does not exist' "$errors" || borg_run info
-  log "making the repository $DFR_OFFSITE_REPOSITORY (repokey-blake2)"
-  borg_run init --encryption repokey-blake2
+  # borg's advice: repokey (HMAC-SHA256) or repokey-blake2, whichever hashes faster here. SHA-256
+  # is faster where the CPU computes it (x86 SHA-NI, ARMv8 SHA2): on the test bed's CPU, a push of
+  # a 1.1 GB backup that was all in the repository already took 1.41 s against 1.86 s.
+  local mode=repokey-blake2
+  if grep -qwE 'sha_ni|sha2' /proc/cpuinfo; then mode=repokey; fi
+  log "making the repository $DFR_OFFSITE_REPOSITORY ($mode)"
+  borg_run init --encryption "$mode"
 }
 
 case "${1:-}" in
