@@ -87,7 +87,7 @@ def offsite_backup(settings: Settings, backup: BackupSettings, offsite: OffsiteS
 @failing_in_one_line
 def _back_up_offsite(settings: Settings, backup: BackupSettings) -> None:
     bin_dir = f"{settings.stack_dir}/bin"
-    name = _run(f"{bin_dir}/dfr-backup create")[-1].split()[0]
+    name = _run(f"{bin_dir}/dfr-backup create", show_log=True)[-1].split()[0]
     logger.info(f"{host.name}: backup {name} made on the host")
     _run(f"{bin_dir}/dfr-offsite push {shlex.quote(name)}")
     logger.info(f"{host.name}: backup {name} is off-host")
@@ -110,11 +110,15 @@ def fetch_backup(settings: Settings, backup: BackupSettings, backup_name: str = 
     )
 
 
-def _run(command: str) -> list[str]:
+def _run(command: str, show_log: bool = False) -> list[str]:
+    """``command``'s output lines on the host; with ``show_log``, its log lines are shown."""
     ok, output = run_on_host(command)
     if not ok:
         errors = [line for line in output.stderr_lines if "ERROR" in line] or output.stderr_lines
         raise BackupError(errors[-1] if errors else f"{command} failed")
+    if show_log:
+        for line in output.stderr_lines:
+            logger.info(f"{host.name}: {line}")
     return output.stdout_lines
 
 
