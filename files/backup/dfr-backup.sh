@@ -121,7 +121,7 @@ dump_database() {
 # Waits for pg_dump, then moves its output ($1: dump.sql or database) into the backup. With a
 # backup host, a directory dump's rows are put in id order first, so that the repository finds
 # last night's chunks in it again (bin/dfr-order-rows says why). Without, that would be CPU spent
-# for nothing: 3-5 s on the benchmark's 2.35 GB database (docs/offsite-backups.md).
+# for nothing: 4-6 s on the benchmark's 2.4 GB database (docs/offsite-backups.md).
 dumped() {
   wait "$dump_job" || fail "pg_dump of $DFR_DB_NAME failed"
   dump_job=""
