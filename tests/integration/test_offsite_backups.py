@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import shlex
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -355,6 +356,20 @@ def live_databases(host: TargetHost) -> str:
                       "FROM pg_database WHERE datname LIKE 'dfr%'")  # fmt: skip
 
 
+def send_a_damaged_archive(host: TargetHost, inventory: Path, backup_host: TargetHost) -> None:
+    """A new attachment (random bytes, most of what the next archive adds), an off-host backup,
+    then the repository segment that took it damaged on the backup host's disk."""
+    data = f"{REPOSITORY}/data"
+    before = set(backup_host.exec(f"find {data} -type f").split())
+    odoo(host, "sh", "-c", "head -c 8000000 /dev/urandom >/var/lib/odoo/filestore/dfr/$(date +%s)")
+    sent = pyinfra(inventory, "tasks/backup.py", data={"offsite": True})
+    assert sent.returncode == 0, sent.stderr[-3000:]
+    new = set(backup_host.exec(f"find {data} -type f").split()) - before
+    largest = max(new, key=lambda path: int(backup_host.exec(f"stat -c %s {path}")))
+    backup_host.exec(f"printf 'damaged on purpose' | dd of={largest} bs=1 conv=notrunc "
+                     f"seek=$(($(stat -c %s {largest}) / 2)) 2>/dev/null")  # fmt: skip
+
+
 def test_a_drill_passes_on_a_good_backup_and_fails_loudly_on_a_damaged_one(recovered, backup_host):
     host, inventory = recovered
     databases = live_databases(host)
@@ -368,18 +383,21 @@ def test_a_drill_passes_on_a_good_backup_and_fails_loudly_on_a_damaged_one(recov
     assert host.exec("systemctl show -P Result dfr-drill-prod.service") == "success"
     assert host.exec("systemctl is-enabled dfr-drill-prod.timer") == "enabled"
 
-    # A newer archive whose repository segment is then damaged on the backup host's disk.
-    data = f"{REPOSITORY}/data"
-    before = set(backup_host.exec(f"find {data} -type f").split())
-    odoo(host, "sh", "-c", "head -c 3000000 /dev/urandom >/var/lib/odoo/filestore/dfr/drill.bin")
-    sent = pyinfra(inventory, "tasks/backup.py", data={"offsite": True})
-    assert sent.returncode == 0, sent.stderr[-3000:]
-    new = set(backup_host.exec(f"find {data} -type f").split()) - before
-    largest = max(new, key=lambda path: int(backup_host.exec(f"stat -c %s {path}")))
-    backup_host.exec(f"printf 'damaged on purpose' | dd of={largest} bs=1 conv=notrunc "
-                     f"seek=$(($(stat -c %s {largest}) / 2)) 2>/dev/null")  # fmt: skip
+    send_a_damaged_archive(host, inventory, backup_host)
     failed = pyinfra(inventory, "tasks/drill.py")
     assert failed.returncode != 0
     assert "FAILED (above): that backup may not restore" in failed.stderr, failed.stderr[-3000:]
     assert metric(host, "dfr_backup_drill_last_result", DRILL_METRICS) == 0
     assert live_databases(host) == databases
+
+
+def test_a_damaged_archive_is_not_restored(recovered, backup_host):
+    """The filestore streams from the repository while the database is restored: a damaged
+    archive stops the restore before the swap, and production stays as it was."""
+    host, inventory = recovered
+    send_a_damaged_archive(host, inventory, backup_host)
+    databases, live = live_databases(host), fingerprint(host)
+    run = pyinfra(inventory, "tasks/restore.py", data={"from": "offsite", "confirm": "prod"})
+    assert run.returncode != 0
+    assert "borg extract failed" in run.stderr, run.stderr[-3000:]
+    assert live_databases(host) == databases and fingerprint(host) == live
